@@ -1,0 +1,1 @@
+"""The ``autoglm`` command line: a thin client of :mod:`autoglm.core`."""

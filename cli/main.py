@@ -1,0 +1,214 @@
+"""``autoglm`` commands. Every error becomes one clear message and an exit code:
+0 success, 1 a failed run, 2 a usage or config error; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from autoglm.core import AutoglmError, Engine, RunConfig
+from autoglm.core.registry import KIND_LABELS, KINDS
+
+EXIT_INTERRUPTED = 130
+
+
+def _fail(ctx: click.Context, message: str, code: int) -> None:
+    click.echo(f"autoglm: error: {message}", err=True)
+    ctx.exit(code)
+
+
+def guarded(ctx: click.Context, action: Callable[[], Any]) -> Any:
+    """Run a command body, turning errors into messages and exit codes."""
+    debug = ctx.find_root().obj.get("debug", False)
+    try:
+        return action()
+    except AutoglmError as exc:
+        if debug:
+            traceback.print_exc()
+        _fail(ctx, str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail(ctx, "interrupted", EXIT_INTERRUPTED)
+    except Exception as exc:  # a bug, not a user mistake: say so
+        if debug:
+            traceback.print_exc()
+        hint = "" if debug else " (run with --debug for the traceback)"
+        _fail(ctx, f"internal error: {type(exc).__name__}: {exc}{hint}", 1)
+
+
+def make_engine(ctx: click.Context, strict: bool = False) -> Engine:
+    return Engine(strict=strict or ctx.find_root().obj.get("strict", False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
+@click.option("--strict", is_flag=True, help="Fail when a third-party plugin cannot be loaded.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors in the log.")
+@click.version_option(package_name="autoglm", prog_name="autoglm")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, strict: bool, quiet: bool) -> None:
+    """Search GNN architectures and hyperparameters for a graph dataset.
+
+    \b
+    Quick start:
+      autoglm run examples/quickstart.yaml
+      autoglm run examples/cora.yaml --set data.options.root=PATH --set tuner.options.budget=20
+    """
+    ctx.ensure_object(dict)
+    ctx.obj.update(debug=debug, strict=strict)
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("autoglm")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+overrides_option = click.option(
+    "--set",
+    "-s",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config value, e.g. --set tuner.options.budget=40 (repeatable; values are YAML).",
+)
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@overrides_option
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), help="Run directory (overrides 'output').")
+@click.option("--overwrite", is_flag=True, help="Replace a run already in the output directory.")
+@click.pass_context
+def run(ctx: click.Context, config: Path, overrides: tuple[str, ...], output: Path | None, overwrite: bool) -> None:
+    """Run the search described by CONFIG and write a run directory."""
+
+    def body() -> None:
+        engine = make_engine(ctx)
+        result = engine.run(config, overrides=overrides, output=output, overwrite=overwrite)
+        click.echo(
+            f"selected {result.best.model} (trial {result.best.trial}): val {result.val_accuracy:.4f}, "
+            f"test {result.test_accuracy:.4f}; run directory {result.run_dir}"
+        )
+
+    guarded(ctx, body)
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@overrides_option
+@click.pass_context
+def validate(ctx: click.Context, config: Path, overrides: tuple[str, ...]) -> None:
+    """Check CONFIG against the installed plugins without loading data or training."""
+
+    def body() -> None:
+        engine = make_engine(ctx)
+        resolved: RunConfig = engine.validate(config, overrides)
+        space = engine.search_space(resolved)
+        click.echo(f"{config}: OK")
+        click.echo(f"  data:      {resolved.data.name} {resolved.data.options or ''}".rstrip())
+        click.echo(f"  models:    {', '.join(space.models)}")
+        click.echo(f"  tuner:     {resolved.tuner.name} {resolved.tuner.options or ''}".rstrip())
+        click.echo(f"  trainer:   {resolved.trainer.name} {resolved.trainer.options or ''}".rstrip())
+        click.echo(f"  reporters: {', '.join(r.name for r in resolved.reporters or [])}")
+
+    guarded(ctx, body)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    """List loaded, failed and disabled plugins and what each registers."""
+
+    def body() -> None:
+        infos = make_engine(ctx).plugins()
+        if as_json:
+            click.echo(json.dumps([info.to_dict() for info in infos], indent=2))
+            return
+        for info in infos:
+            dist = f"{info.distribution} {info.version or ''}".strip() if info.distribution else "-"
+            names = ", ".join(f"{KIND_LABELS[k]} {', '.join(v)}" for k, v in info.components.items() if v)
+            line = f"{info.name:<18} {info.source:<12} {info.status:<9} {dist:<20} {names}"
+            click.echo(line.rstrip())
+            if info.error:
+                click.echo(f"{'':<18} error: {info.error}")
+
+    guarded(ctx, body)
+
+
+@cli.command()
+@click.argument("kind", required=False, type=click.Choice(KINDS))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def components(ctx: click.Context, kind: str | None, as_json: bool) -> None:
+    """List registered components (of one KIND), their options and owners."""
+
+    def body() -> None:
+        engine = make_engine(ctx)
+        rows = []
+        for k in [kind] if kind else list(KINDS):
+            for c in engine.registry(k):
+                rows.append(
+                    {
+                        "kind": k,
+                        "name": c.name,
+                        "summary": c.summary,
+                        "options": c.option_names(),
+                        "search_space": sorted(c.search_space),
+                        "plugin": c.owner.plugin,
+                        "distribution": c.owner.distribution,
+                    }
+                )
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return
+        current = None
+        for row in rows:
+            if row["kind"] != current:
+                current = row["kind"]
+                click.echo(f"{current}:")
+            click.echo(f"  {row['name']:<12} {row['summary']}  [plugin {row['plugin']}]")
+            label = "space" if row["kind"] == "models" else "options"
+            values = row["search_space"] if row["kind"] == "models" else row["options"]
+            if values:
+                click.echo(f"  {'':<12} {label}: {', '.join(values)}")
+
+    guarded(ctx, body)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+def show(ctx: click.Context, run_dir: Path) -> None:
+    """Print the summary and leaderboard of a run directory."""
+
+    def body() -> None:
+        from autoglm.core.errors import DataError
+        from autoglm.core.rundir import LEADERBOARD, SUMMARY
+
+        summary_path = run_dir / SUMMARY
+        if not summary_path.exists():
+            raise DataError(f"{str(run_dir)!r} has no {SUMMARY}: not a finished autoglm run")
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        click.echo(json.dumps({k: summary[k] for k in ("status", "best", "test", "trials", "seed", "wall_time_s") if k in summary}, indent=2))
+        board = run_dir / LEADERBOARD
+        if board.exists():
+            click.echo(board.read_text(encoding="utf-8").rstrip())
+
+    guarded(ctx, body)
+
+
+def main() -> None:
+    cli(prog_name="autoglm")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,49 @@
+"""The autoglm kernel: plugin loading, registries, config validation and the trial loop.
+
+Importing it has no side effects: no torch import, no entry-point scan, no
+global state. Build an :class:`Engine` to do any of those::
+
+    from autoglm.core import Engine
+    result = Engine().run("examples/quickstart.yaml")
+    print(result.best.model, result.test_accuracy)
+"""
+
+from autoglm.core.artifacts import load_best_model
+from autoglm.core.config import ComponentSpec, RunConfig, SearchSpec
+from autoglm.core.engine import Engine
+from autoglm.core.errors import (
+    AutoglmError,
+    ConfigError,
+    DataError,
+    DuplicateComponentError,
+    PluginError,
+    RegistryError,
+    RunError,
+    TrialError,
+    UnknownComponentError,
+)
+from autoglm.core.loading import DEFAULT_PLUGINS, ENTRY_POINT_GROUP, PluginInfo
+from autoglm.core.results import RunInfo, RunResult, TrialRecord
+
+__all__ = [
+    "AutoglmError",
+    "ComponentSpec",
+    "ConfigError",
+    "DataError",
+    "DEFAULT_PLUGINS",
+    "DuplicateComponentError",
+    "ENTRY_POINT_GROUP",
+    "Engine",
+    "PluginError",
+    "PluginInfo",
+    "RegistryError",
+    "RunConfig",
+    "RunError",
+    "RunInfo",
+    "RunResult",
+    "SearchSpec",
+    "TrialError",
+    "TrialRecord",
+    "UnknownComponentError",
+    "load_best_model",
+]

@@ -1,0 +1,57 @@
+"""Saving the best model and loading it back, without pickle.
+
+Weights are a plain ``state_dict`` (loaded with ``weights_only=True``); how to
+rebuild the module is a small JSON spec naming the registered model factory and
+its parameters, so a run directory can be reloaded by any engine that has the
+model's plugin.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from autoglm.core.errors import AutoglmError, DataError
+from autoglm.core.rundir import BEST_SPEC, BEST_WEIGHTS, RunDirectory
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from autoglm.core.engine import Engine
+
+
+def save_best_model(
+    run_dir: RunDirectory, state_dict: Mapping[str, "torch.Tensor"], spec: Mapping[str, Any]
+) -> None:
+    import torch
+
+    tmp = run_dir / f".{BEST_WEIGHTS}.tmp"
+    torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, tmp)
+    tmp.replace(run_dir / BEST_WEIGHTS)
+    run_dir.write_json(BEST_SPEC, dict(spec))
+
+
+def load_best_model(run_dir: str | Path, engine: "Engine | None" = None) -> tuple["torch.nn.Module", dict[str, Any]]:
+    """Rebuild the best model of a finished run, in eval mode, with its saved weights.
+
+    :return: The module and its spec (model name, parameters, input/output sizes).
+    """
+    import torch
+
+    from autoglm.core.engine import Engine
+
+    directory = RunDirectory(run_dir)
+    spec_path, weights_path = directory / BEST_SPEC, directory / BEST_WEIGHTS
+    if not spec_path.exists() or not weights_path.exists():
+        raise DataError(f"{str(directory.path)!r} holds no saved best model ({BEST_SPEC} and {BEST_WEIGHTS}); is it a finished run?")
+    spec = directory.read_json(BEST_SPEC)
+    engine = engine or Engine()
+    component = engine.component("models", spec["model"])
+    model = component.factory(spec["in_channels"], spec["out_channels"], **spec["model_params"])
+    try:
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as exc:
+        raise AutoglmError(f"cannot load weights from {str(weights_path)!r}: {exc}") from None
+    model.eval()
+    return model, spec

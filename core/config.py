@@ -1,0 +1,276 @@
+"""Reading and checking run configs.
+
+Two stages, both before any data is loaded or any device touched:
+:func:`parse_config` checks the shape of the document (sections, keys, types)
+and :meth:`autoglm.core.engine.Engine.load_config` checks component names and
+options against the engine's registries. Every error names the source, the
+key path, what was wrong and what would be valid.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from autoglm.core.errors import ConfigError
+from autoglm.core.space import param_from_config, param_to_config
+
+TASKS = ("node_classification",)
+SECTIONS = ("task", "seed", "output", "data", "search", "tuner", "trainer", "reporters")
+SEARCH_KEYS = ("models", "space", "training_space")
+COMPONENT_KEYS = ("name", "options")
+
+
+@dataclass
+class ComponentSpec:
+    """A config section that names a component and its options."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "options": copy.deepcopy(self.options)}
+
+
+@dataclass
+class SearchSpec:
+    models: list[str] | None = None
+    #: model name -> parameter -> Int/Float/Choice/constant (overrides of the model's defaults)
+    space: dict[str, dict[str, Any]] = field(default_factory=dict)
+    training_space: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "models": list(self.models or []),
+            "space": {m: {k: param_to_config(v) for k, v in p.items()} for m, p in self.space.items()},
+            "training_space": {k: param_to_config(v) for k, v in self.training_space.items()},
+        }
+
+
+@dataclass
+class RunConfig:
+    """A config whose shape is valid; component sections may still be unresolved (None)."""
+
+    data: ComponentSpec
+    search: SearchSpec = field(default_factory=SearchSpec)
+    tuner: ComponentSpec | None = None
+    trainer: ComponentSpec | None = None
+    reporters: list[ComponentSpec] | None = None
+    task: str = "node_classification"
+    seed: int | None = None
+    output: str | None = None
+    #: Where the config came from, for messages ("examples/cora.yaml", "<dict>").
+    source: str = "<config>"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain mapping that parses back to an equal config (written to the run directory)."""
+        return {
+            "task": self.task,
+            "seed": self.seed,
+            "output": self.output,
+            "data": self.data.to_dict(),
+            "search": self.search.to_dict(),
+            "tuner": self.tuner.to_dict() if self.tuner else None,
+            "trainer": self.trainer.to_dict() if self.trainer else None,
+            "reporters": [r.to_dict() for r in self.reporters] if self.reporters is not None else None,
+        }
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Load a YAML file with the safe loader; every failure becomes a ConfigError."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("config file not found", source=source) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, expected a YAML config file", source=source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file: {exc}", source=source) from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"malformed YAML: {problem}", source=source, path=where) from None
+    if document is None:
+        raise ConfigError("the config file is empty; see examples/quickstart.yaml", source=source)
+    if not isinstance(document, dict):
+        raise ConfigError(
+            f"the config must be a mapping of sections ({', '.join(SECTIONS)}), got a {type(document).__name__}",
+            source=source,
+        )
+    return document
+
+
+def apply_overrides(document: Mapping[str, Any], overrides: Iterable[str], *, source: str) -> dict[str, Any]:
+    """Apply ``--set a.b=c`` overrides; values are parsed as YAML scalars or lists, never evaluated."""
+    result = copy.deepcopy(dict(document))
+    for override in overrides:
+        if "=" not in override:
+            raise ConfigError(f"override {override!r} must look like key.path=value", source="--set")
+        key_path, raw = override.split("=", 1)
+        keys = key_path.strip().split(".")
+        if not all(keys):
+            raise ConfigError(f"override {override!r} has an empty key in {key_path!r}", source="--set")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"cannot parse the value of {override!r}: {exc}", source="--set") from None
+        _set_path(result, keys, value, override)
+    return result
+
+
+def _set_path(node: Any, keys: list[str], value: Any, override: str) -> None:
+    for depth, key in enumerate(keys):
+        last = depth == len(keys) - 1
+        here = ".".join(keys[: depth + 1])
+        if isinstance(node, list):
+            if not key.isdigit() or int(key) >= len(node):
+                raise ConfigError(
+                    f"override {override!r}: {here} indexes a list of {len(node)} items; use 0..{len(node) - 1}",
+                    source="--set",
+                )
+            index = int(key)
+            if last:
+                node[index] = value
+            else:
+                node = node[index]
+            continue
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {override!r}: {here} is inside a value that is not a mapping", source="--set")
+        if last:
+            node[key] = value
+        else:
+            if node.get(key) is None:
+                node[key] = {}
+            node = node[key]
+
+
+def parse_config(document: Any, *, source: str = "<config>") -> RunConfig:
+    """Check the shape of a config mapping and build a :class:`RunConfig`."""
+    if not isinstance(document, Mapping):
+        raise ConfigError(f"the config must be a mapping, got {type(document).__name__}", source=source)
+    _no_unknown_keys(document, SECTIONS, "", source, what="section")
+    if "data" not in document or document["data"] is None:
+        raise ConfigError("the 'data' section is required, e.g. data: {name: synthetic}", source=source, path="data")
+
+    task = document.get("task", "node_classification")
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}; supported: {', '.join(TASKS)}", source=source, path="task")
+    seed = document.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ConfigError(f"seed must be a non-negative integer or null, got {seed!r}", source=source, path="seed")
+    output = document.get("output")
+    if output is not None and not isinstance(output, str):
+        raise ConfigError(f"output must be a directory path, got {output!r}", source=source, path="output")
+
+    reporters = document.get("reporters")
+    if reporters is not None:
+        if not isinstance(reporters, list):
+            raise ConfigError(
+                "reporters must be a list, e.g. [console, {name: jsonl}]", source=source, path="reporters"
+            )
+        reporters = [_component(r, f"reporters[{i}]", source) for i, r in enumerate(reporters)]
+
+    return RunConfig(
+        task=task,
+        seed=seed,
+        output=output,
+        data=_component(document["data"], "data", source),
+        search=_search(document.get("search"), source),
+        tuner=_component(document["tuner"], "tuner", source) if document.get("tuner") is not None else None,
+        trainer=_component(document["trainer"], "trainer", source) if document.get("trainer") is not None else None,
+        reporters=reporters,
+        source=source,
+    )
+
+
+def _component(value: Any, path: str, source: str) -> ComponentSpec:
+    if isinstance(value, str):
+        return ComponentSpec(value, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"expected a component name or a mapping {{name: ..., options: {{...}}}}, got {value!r}",
+            source=source,
+            path=path,
+        )
+    _no_unknown_keys(value, COMPONENT_KEYS, path, source)
+    name = value.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"'name' is required and must be a string, got {name!r}", source=source, path=f"{path}.name")
+    options = value.get("options") or {}
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"options must be a mapping, got {options!r}", source=source, path=f"{path}.options")
+    for key in options:
+        if not isinstance(key, str):
+            raise ConfigError(f"option names must be strings, got {key!r}", source=source, path=f"{path}.options")
+    return ComponentSpec(name, dict(options))
+
+
+def _search(value: Any, source: str) -> SearchSpec:
+    if value is None:
+        return SearchSpec()
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"search must be a mapping with keys {', '.join(SEARCH_KEYS)}", source=source, path="search")
+    _no_unknown_keys(value, SEARCH_KEYS, "search", source)
+    models = value.get("models")
+    if models is not None:
+        if isinstance(models, str):
+            models = [models]
+        if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
+            raise ConfigError(
+                f"search.models must be a non-empty list of model names, got {models!r}",
+                source=source,
+                path="search.models",
+            )
+        if len(set(models)) != len(models):
+            raise ConfigError(f"search.models lists a model twice: {models}", source=source, path="search.models")
+    space = value.get("space") or {}
+    if not isinstance(space, Mapping):
+        raise ConfigError("search.space maps model names to parameters", source=source, path="search.space")
+    parsed_space = {}
+    for model, params in space.items():
+        parsed_space[str(model)] = _params(params, f"search.space.{model}", source)
+    training = _params(value.get("training_space") or {}, "search.training_space", source)
+    return SearchSpec(models=models, space=parsed_space, training_space=training)
+
+
+def _params(value: Any, path: str, source: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"expected a mapping of parameter names, got {value!r}", source=source, path=path)
+    parsed = {}
+    for name, spec in value.items():
+        try:
+            parsed[str(name)] = param_from_config(spec)
+        except ValueError as exc:
+            raise ConfigError(str(exc), source=source, path=f"{path}.{name}") from None
+    return parsed
+
+
+def _no_unknown_keys(
+    mapping: Mapping[str, Any], accepted: Iterable[str], path: str, source: str, *, what: str = "key"
+) -> None:
+    accepted = list(accepted)
+    for key in mapping:
+        if key not in accepted:
+            raise ConfigError(unknown_name_message(what, key, accepted), source=source, path=_join(path, str(key)))
+
+
+def unknown_name_message(what: str, name: Any, accepted: Iterable[str]) -> str:
+    accepted = sorted(accepted)
+    message = f"unknown {what} {name!r}; accepted: {', '.join(accepted) if accepted else 'none'}"
+    close = difflib.get_close_matches(str(name), accepted, n=1)
+    if close:
+        message += f" (did you mean {close[0]!r}?)"
+    return message
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key

@@ -1,0 +1,291 @@
+"""The engine: one plugin manager, its registries, and the entry point for runs.
+
+Each :class:`Engine` owns its own ``pluggy.PluginManager`` and registries, so
+several engines can live in one process without sharing state. Building an
+engine imports plugin modules but no heavy libraries: torch and friends are
+imported by factories when a run needs them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+import pluggy
+
+from autoglm.core import hookspecs
+from autoglm.core.config import (
+    ComponentSpec,
+    RunConfig,
+    apply_overrides,
+    parse_config,
+    read_yaml,
+    unknown_name_message,
+)
+from autoglm.core.errors import ConfigError, PluginError, RegistryError, UnknownComponentError
+from autoglm.core.loading import LoadSettings, PluginInfo, PluginLoader
+from autoglm.core.options import check_options
+from autoglm.core.protocols import SearchSpace
+from autoglm.core.registry import KIND_LABELS, KINDS, Component, Owner, Registry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from autoglm.core.results import RunResult
+
+log = logging.getLogger(__name__)
+
+#: Config sections whose component may be left out, and the registry they name.
+DEFAULTED_SECTIONS = {"tuner": "tuners", "trainer": "trainers", "reporter": "reporters"}
+
+
+class Engine:
+    """Loads plugins, holds their components, validates configs and runs searches.
+
+    :param plugins: Plugin objects (modules or instances with hook implementations)
+        passed by a host application; loaded after entry points and built-ins.
+    :param autoload: Load third-party plugins from the ``autoglm`` entry-point group.
+        None means yes unless ``AUTOGLM_DISABLE_PLUGIN_AUTOLOAD`` is set.
+    :param builtins: Load the plugins shipped with autoglm.
+    :param strict: Raise on a broken third-party plugin instead of skipping it.
+    :param env: Environment to read the ``AUTOGLM_*`` switches from (default ``os.environ``).
+    """
+
+    def __init__(
+        self,
+        plugins: Iterable[Any] = (),
+        *,
+        autoload: bool | None = None,
+        builtins: bool = True,
+        strict: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._pm = pluggy.PluginManager("autoglm")
+        self._pm.add_hookspecs(hookspecs)
+        settings = LoadSettings.from_env(autoload=autoload, builtins=builtins, strict=strict, env=env)
+        self._loader = PluginLoader(self._pm, settings)
+        self._plugins = self._loader.load_all(plugins)
+        self._registries = {kind: Registry(kind) for kind in KINDS}
+        for kind in KINDS:
+            self._collect(kind)
+        failed = {p.name: p.error or "" for p in self._plugins if p.status == "failed"}
+        for registry in self._registries.values():
+            registry.failed_plugins = failed
+            registry.freeze()
+
+    # -- building --------------------------------------------------------
+
+    def _collect(self, kind: str) -> None:
+        registry = self._registries[kind]
+        hook = getattr(self._pm.hook, f"autoglm_register_{kind}")
+        infos = {p.name: p for p in self._plugins}
+        for impl in hook.get_hookimpls():
+            info = infos[impl.plugin_name]
+            if info.status != "loaded":
+                continue
+            owner = Owner(info.name, info.distribution, info.version)
+            registered: list[str] = info.components.setdefault(kind, [])
+
+            def register(
+                name: str,
+                factory: Any,
+                *,
+                summary: str | None = None,
+                search_space: Mapping[str, Any] | None = None,
+                _owner: Owner = owner,
+                _registered: list[str] = registered,
+            ) -> None:
+                registry.register(name, factory, _owner, summary=summary, search_space=search_space)
+                _registered.append(name)
+
+            try:
+                impl.function(**{arg: register for arg in impl.argnames})
+            except RegistryError:
+                raise
+            except Exception as exc:
+                registry.discard_owner(owner)
+                info.components.clear()
+                self._loader.fail(info, exc)
+
+    # -- introspection ---------------------------------------------------
+
+    def names(self, kind: str) -> list[str]:
+        """Registered component names of one kind, sorted (e.g. ``engine.names("models")``)."""
+        return self.registry(kind).names()
+
+    def registry(self, kind: str) -> Registry:
+        if kind not in self._registries:
+            raise RegistryError(unknown_name_message("component kind", kind, KINDS))
+        return self._registries[kind]
+
+    def component(self, kind: str, name: str) -> Component:
+        return self.registry(kind).get(name)
+
+    def plugins(self) -> list[PluginInfo]:
+        """Every plugin the engine saw, including failed and disabled ones."""
+        return list(self._plugins)
+
+    def default(self, section: str) -> str | None:
+        """The component a plugin proposes for a section the config leaves out."""
+        return self._pm.hook.autoglm_default_component(kind=section)
+
+    # -- configs ---------------------------------------------------------
+
+    def load_config(
+        self, config: str | Path | Mapping[str, Any] | RunConfig, overrides: Iterable[str] = ()
+    ) -> RunConfig:
+        """Read, override and fully validate a config, filling in defaults.
+
+        Accepts a YAML path, a mapping, or a :class:`RunConfig`. Nothing is loaded or
+        trained here; the result is safe to write as the run's resolved config.
+        """
+        overrides = list(overrides)
+        if isinstance(config, RunConfig):
+            source = config.source
+            document: Mapping[str, Any] = config.to_dict()
+        elif isinstance(config, (str, Path)):
+            source = str(config)
+            document = read_yaml(config)
+        elif isinstance(config, Mapping):
+            source = "<dict>"
+            document = config
+        else:
+            raise ConfigError(f"a config is a YAML path, a mapping or a RunConfig, not {type(config).__name__}")
+        if overrides:
+            document = apply_overrides(document, overrides, source=source)
+        parsed = parse_config(_drop_nulls(document), source=source)
+        return self._resolve(parsed)
+
+    def _resolve(self, config: RunConfig) -> RunConfig:
+        src = config.source
+        self._check_component("data_loaders", config.data, "data", src)
+        for section in ("tuner", "trainer"):
+            spec = getattr(config, section)
+            if spec is None:
+                spec = ComponentSpec(self._default_name(section, src))
+                setattr(config, section, spec)
+            self._check_component(DEFAULTED_SECTIONS[section], spec, section, src)
+        if config.reporters is None:
+            config.reporters = [ComponentSpec(self._default_name("reporter", src))]
+        for i, spec in enumerate(config.reporters):
+            self._check_component("reporters", spec, f"reporters[{i}]", src)
+
+        models = self.registry("models")
+        search = config.search
+        if search.models is None:
+            search.models = models.names()
+            if not search.models:
+                raise ConfigError("no model plugin is loaded, so there is nothing to search", source=src)
+        for i, name in enumerate(search.models):
+            if name not in models:
+                raise ConfigError(models.unknown_message(name), source=src, path=f"search.models[{i}]")
+        for name, params in search.space.items():
+            if name not in search.models:
+                raise ConfigError(
+                    unknown_name_message("model", name, search.models) + " (space overrides apply to search.models)",
+                    source=src,
+                    path=f"search.space.{name}",
+                )
+            _check_space_keys(params, models.get(name).search_space, f"model {name!r}", src, f"search.space.{name}")
+        trainer = self.component("trainers", config.trainer.name)
+        _check_space_keys(
+            search.training_space, trainer.search_space, f"trainer {trainer.name!r}", src, "search.training_space"
+        )
+        return config
+
+    def _default_name(self, section: str, source: str) -> str:
+        name = self.default(section)
+        if name is None:
+            raise ConfigError(f"no {section} given and no plugin provides a default", source=source, path=section)
+        return name
+
+    def _check_component(self, kind: str, spec: ComponentSpec, path: str, source: str) -> Component:
+        registry = self.registry(kind)
+        try:
+            component = registry.get(spec.name)
+        except UnknownComponentError as exc:
+            raise ConfigError(str(exc), source=source, path=f"{path}.name") from None
+        check_options(component, spec.options, source=source, path=f"{path}.options")
+        return component
+
+    def build(self, kind: str, spec: ComponentSpec, *, source: str = "<config>", path: str = "") -> Any:
+        """Call a component's factory with its options; factory ValueErrors are config errors."""
+        component = self.component(kind, spec.name)
+        try:
+            return component.factory(**spec.options)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{KIND_LABELS[kind]} {spec.name!r}: {exc}", source=source, path=path or kind) from None
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"{KIND_LABELS[kind]} {spec.name!r} from {component.owner} failed to build: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    def validate(
+        self, config: str | Path | Mapping[str, Any] | RunConfig, overrides: Iterable[str] = ()
+    ) -> RunConfig:
+        """:meth:`load_config`, then build every component once (no data loaded, nothing trained).
+
+        Catches what only a factory can see, such as ``device: cuda`` on a machine
+        without CUDA.
+        """
+        resolved = self.load_config(config, overrides)
+        src = resolved.source
+        self.build("data_loaders", resolved.data, source=src, path="data.options")
+        self.build("tuners", resolved.tuner, source=src, path="tuner.options")
+        self.build("trainers", resolved.trainer, source=src, path="trainer.options")
+        for i, spec in enumerate(resolved.reporters or []):
+            self.build("reporters", spec, source=src, path=f"reporters[{i}].options")
+        return resolved
+
+    def search_space(self, config: RunConfig) -> SearchSpace:
+        """The effective space: each model's defaults and the trainer's, with config overrides."""
+        models = {}
+        for name in config.search.models or []:
+            space = dict(self.component("models", name).search_space)
+            space.update(config.search.space.get(name, {}))
+            models[name] = space
+        training = dict(self.component("trainers", config.trainer.name).search_space)
+        training.update(config.search.training_space)
+        return SearchSpace(models=models, training=training)
+
+    # -- running ---------------------------------------------------------
+
+    def run(
+        self,
+        config: str | Path | Mapping[str, Any] | RunConfig,
+        *,
+        overrides: Iterable[str] = (),
+        output: str | Path | None = None,
+        overwrite: bool = False,
+        reporters: Iterable[Any] = (),
+    ) -> "RunResult":
+        """Validate ``config``, run the search and return its result.
+
+        :param output: Run directory (overrides the config's ``output``).
+        :param overwrite: Replace an existing run in the output directory.
+        :param reporters: Extra reporter objects, e.g. a host's own progress sink.
+        """
+        from autoglm.core.runner import Runner
+
+        resolved = self.load_config(config, overrides)
+        return Runner(self, resolved, output=output, overwrite=overwrite, extra_reporters=list(reporters)).run()
+
+
+def _check_space_keys(
+    params: Mapping[str, Any], declared: Mapping[str, Any], owner: str, source: str, path: str
+) -> None:
+    for key in params:
+        if key not in declared:
+            raise ConfigError(
+                unknown_name_message("search parameter", key, declared) + f" for {owner}",
+                source=source,
+                path=f"{path}.{key}",
+            )
+
+
+def _drop_nulls(document: Mapping[str, Any]) -> dict[str, Any]:
+    """Top-level nulls mean "use the default", as if the key were absent (except seed/output)."""
+    return {k: v for k, v in document.items() if v is not None or k in ("seed", "output")}
+

@@ -1,0 +1,58 @@
+"""One exception hierarchy for everything a user can get wrong or a run can hit.
+
+Every error carries the exit code the CLI should use, so callers never map
+exception types to codes by hand: 2 for usage and configuration mistakes that
+are found before any work starts, 1 for failures during a run.
+"""
+
+from __future__ import annotations
+
+
+class AutoglmError(Exception):
+    """Base class: the message is written for the person who made the mistake."""
+
+    exit_code = 1
+
+
+class ConfigError(AutoglmError):
+    """The config (file, dict or ``--set`` override) is invalid."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, source: str | None = None, path: str | None = None):
+        self.source = source
+        self.path = path
+        where = ": ".join(part for part in (source, path) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class PluginError(AutoglmError):
+    """A plugin could not be loaded, or broke the plugin contract."""
+
+    exit_code = 2
+
+
+class RegistryError(AutoglmError):
+    """A component name was registered twice, is invalid, or is unknown."""
+
+    exit_code = 2
+
+
+class DuplicateComponentError(RegistryError):
+    """Two plugins registered one name; neither is silently preferred."""
+
+
+class UnknownComponentError(RegistryError):
+    """A config (or a caller) asked for a component no loaded plugin provides."""
+
+
+class DataError(AutoglmError):
+    """The dataset is missing, unreadable or inconsistent."""
+
+
+class RunError(AutoglmError):
+    """The run could not produce a result (for example every trial failed)."""
+
+
+class TrialError(AutoglmError):
+    """One trial failed; the search records it and goes on."""

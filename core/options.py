@@ -1,0 +1,97 @@
+"""Checking component options against the factory's own signature.
+
+A factory's named parameters are its options; their annotations are the types.
+This keeps configs honest without a second schema that could drift from code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from typing import Any, Mapping
+
+from autoglm.core.config import unknown_name_message
+from autoglm.core.errors import ConfigError
+from autoglm.core.registry import Component, factory_parameters
+
+
+def check_options(component: Component, options: Mapping[str, Any], *, source: str, path: str) -> None:
+    """Raise ConfigError for unknown, missing or mistyped options of ``component``."""
+    params = factory_parameters(component.factory)
+    accepted = component.option_names()
+    hints = _type_hints(component.factory)
+    label = f"{component.kind.rstrip('s').replace('_', ' ')} {component.name!r}"
+    for key, value in options.items():
+        if key not in accepted:
+            raise ConfigError(
+                f"{unknown_name_message('option', key, accepted)} for {label}",
+                source=source,
+                path=f"{path}.{key}",
+            )
+        expected = hints.get(key, params[key].annotation)
+        problem = type_problem(value, expected)
+        if problem:
+            raise ConfigError(f"{problem} for {label}", source=source, path=f"{path}.{key}")
+    for key in accepted:
+        param = params[key]
+        if param.default is inspect.Parameter.empty and key not in options:
+            raise ConfigError(f"option {key!r} is required for {label}", source=source, path=f"{path}.{key}")
+
+
+def _type_hints(factory: Any) -> dict[str, Any]:
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # unresolvable annotations: fall back to raw ones
+        return {}
+
+
+def type_problem(value: Any, expected: Any) -> str | None:
+    """Describe why ``value`` does not fit ``expected``, or None if it fits (or cannot be checked)."""
+    if expected is inspect.Parameter.empty or expected is Any or isinstance(expected, str):
+        return None
+    if _fits(value, expected):
+        return None
+    return f"expected {_describe(expected)}, got {value!r} ({type(value).__name__})"
+
+
+def _fits(value: Any, expected: Any) -> bool:
+    origin = typing.get_origin(expected)
+    args = typing.get_args(expected)
+    if origin is typing.Union or (origin is not None and type(expected).__name__ == "UnionType"):
+        return any(_fits(value, arg) for arg in args)
+    if origin is typing.Literal:
+        return any(value == arg and type(value) is type(arg) for arg in args)
+    if expected is type(None) or expected is None:
+        return value is None
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is str:
+        return isinstance(value, str)
+    if origin in (list, tuple, typing.Sequence) or expected in (list, tuple):
+        if not isinstance(value, list):
+            return False
+        return not args or all(_fits(item, args[0]) for item in value)
+    if origin in (dict, typing.Mapping) or expected in (dict,):
+        return isinstance(value, dict)
+    return True  # a type we do not know how to check from YAML values
+
+
+def _describe(expected: Any) -> str:
+    origin = typing.get_origin(expected)
+    args = typing.get_args(expected)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is typing.Union or (origin is not None and type(expected).__name__ == "UnionType"):
+        return " or ".join(_describe(a) for a in args)
+    if expected is type(None):
+        return "null"
+    if origin is not None:
+        return str(expected).replace("typing.", "")
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
+        expected, getattr(expected, "__name__", str(expected))
+    )

@@ -1,0 +1,100 @@
+"""What each kind of component must provide.
+
+These are structural protocols: a plugin's classes need not inherit from them.
+Torch types appear only in annotations, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    import torch
+    from torch_geometric.data import Data
+
+
+@dataclass
+class Candidate:
+    """One point a tuner proposes: a model, its parameters and the training hyperparameters."""
+
+    model: str
+    model_params: dict[str, Any]
+    train_params: dict[str, Any]
+    #: Tuner-private handle (e.g. a nevergrad candidate); never serialised.
+    handle: Any = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "model_params": self.model_params, "train_params": self.train_params}
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """The whole space a tuner searches: per-model parameters and shared training parameters.
+
+    Parameters of models other than the chosen one are inactive (a conditional
+    space); tuners may still carry them in their own encoding.
+    """
+
+    models: Mapping[str, Mapping[str, Any]]
+    training: Mapping[str, Any]
+
+
+@dataclass
+class FitResult:
+    """What a trainer returns for one model: the best validation score and its weights."""
+
+    val_score: float
+    best_epoch: int
+    epochs: int
+    #: Weights at ``best_epoch``, on the CPU.
+    state_dict: Mapping[str, "torch.Tensor"]
+    train_score: float | None = None
+
+
+#: Called by trainers after each evaluated epoch with ``(epoch, metrics)``.
+EpochCallback = Callable[[int, Mapping[str, float]], None]
+
+
+@runtime_checkable
+class DataLoader(Protocol):
+    def load(self) -> "Data":
+        """Return a PyG ``Data`` with ``x``, ``edge_index``, ``y`` and ``train/val/test_mask``."""
+
+
+@runtime_checkable
+class Tuner(Protocol):
+    #: Number of candidates the tuner will propose in all.
+    budget: int
+
+    def setup(self, space: SearchSpace, *, seed: int) -> None:
+        """Prepare to search ``space``; called once before the first ``ask``."""
+
+    def ask(self) -> Candidate | None:
+        """Propose the next candidate, or None when the budget is spent."""
+
+    def tell(self, candidate: Candidate, score: float | None) -> None:
+        """Report a candidate's validation score (higher is better); None means it failed."""
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    def fit(
+        self,
+        model: "torch.nn.Module",
+        data: "Data",
+        hparams: Mapping[str, Any],
+        on_epoch: EpochCallback | None = None,
+    ) -> FitResult:
+        """Train on ``train_mask``, select the epoch on ``val_mask``; leave the best weights loaded."""
+
+    def predict(self, model: "torch.nn.Module", data: "Data") -> "torch.Tensor":
+        """Class scores for every node, on the CPU."""
+
+
+class Reporter(Protocol):
+    """Receives run events. Every method is optional; the engine calls those that exist.
+
+    ``on_run_start(run)``, ``on_trial_start(trial, candidate)``,
+    ``on_epoch(trial, epoch, metrics)``, ``on_trial_end(record)``, ``on_run_end(result)``.
+    """

@@ -1,0 +1,200 @@
+"""Component registries with the rules of Go's ``database/sql.Register``.
+
+A name is registered once per engine: a second registration is an error that
+names both owners, never an overwrite. Unknown names fail with the known names,
+the closest match and the plugins that failed to load. Registries are frozen
+once the engine is built, so nothing changes under a running search.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping
+
+from autoglm.core.errors import DuplicateComponentError, RegistryError, UnknownComponentError
+
+KINDS = ("data_loaders", "models", "tuners", "trainers", "reporters")
+#: Singular labels used in messages and configs.
+KIND_LABELS = {
+    "data_loaders": "data loader",
+    "models": "model",
+    "tuners": "tuner",
+    "trainers": "trainer",
+    "reporters": "reporter",
+}
+_NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
+#: Positional inputs every model factory takes before its tunable parameters.
+MODEL_INPUTS = ("in_channels", "out_channels")
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who registered a component: the plugin and, if installed, its distribution."""
+
+    plugin: str
+    distribution: str | None = None
+    version: str | None = None
+
+    def __str__(self) -> str:
+        if self.distribution:
+            return f"plugin {self.plugin!r} (distribution {self.distribution} {self.version or ''})".replace(" )", ")")
+        return f"plugin {self.plugin!r}"
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered factory and what the kernel knows about it."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    owner: Owner
+    summary: str = ""
+    search_space: Mapping[str, Any] = field(default_factory=dict)
+
+    def option_names(self) -> list[str]:
+        """Keyword options the factory accepts (for models: its tunable parameters)."""
+        params = factory_parameters(self.factory)
+        skip = MODEL_INPUTS if self.kind == "models" else ()
+        return sorted(name for name in params if name not in skip)
+
+
+def factory_parameters(factory: Callable[..., Any]) -> dict[str, inspect.Parameter]:
+    """The named parameters of a factory; raises if it hides options behind ``**kwargs``."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError) as exc:
+        raise RegistryError(f"factory {factory!r} has no inspectable signature: {exc}") from None
+    params = {}
+    for name, param in signature.parameters.items():
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            raise RegistryError(
+                f"factory {_qualname(factory)} takes **{name}: list every option as a named "
+                "parameter so configs can be checked (no **kwargs sinks)"
+            )
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            continue
+        params[name] = param
+    return params
+
+
+def _qualname(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+class Registry:
+    """Names of one kind of component, mapped to their factories."""
+
+    def __init__(self, kind: str) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown registry kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+        self.kind = kind
+        self.label = KIND_LABELS[kind]
+        self._components: dict[str, Component] = {}
+        self._frozen = False
+        #: Plugins that failed to load, named in "unknown component" errors.
+        self.failed_plugins: Mapping[str, str] = {}
+
+    def register(
+        self,
+        name: str,
+        factory: Callable[..., Any],
+        owner: Owner,
+        *,
+        summary: str | None = None,
+        search_space: Mapping[str, Any] | None = None,
+    ) -> Component:
+        if self._frozen:
+            raise RegistryError(
+                f"cannot register {self.label} {name!r} from {owner}: the registry is frozen "
+                "once the engine is built; register components from a plugin hook"
+            )
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise RegistryError(
+                f"invalid {self.label} name {name!r} from {owner}: names are lower-case letters, "
+                "digits, '_' and '-', starting with a letter"
+            )
+        if not callable(factory):
+            raise RegistryError(f"{self.label} {name!r} from {owner}: factory {factory!r} is not callable")
+        if name in self._components:
+            first = self._components[name].owner
+            raise DuplicateComponentError(
+                f"{self.label} {name!r} is registered twice: by {first} and by {owner}. "
+                "Uninstall or disable one of them (AUTOGLM_DISABLE_PLUGINS)"
+            )
+        space = dict(search_space or {})
+        component = Component(self.kind, name, factory, owner, (summary or _doc_line(factory)), space)
+        self._check_space(component)
+        self._components[name] = component
+        return component
+
+    def _check_space(self, component: Component) -> None:
+        if self.kind not in ("models", "trainers"):
+            if component.search_space:
+                raise RegistryError(f"{self.label} {component.name!r}: only models and trainers take a search_space")
+            return
+        if self.kind == "models":
+            accepted = set(component.option_names())
+            extra = sorted(set(component.search_space) - accepted)
+            if extra:
+                raise RegistryError(
+                    f"model {component.name!r} from {component.owner}: search_space names {extra} are not "
+                    f"parameters of its factory; accepted: {sorted(accepted)}"
+                )
+        for key, value in component.search_space.items():
+            if isinstance(value, Mapping):
+                raise RegistryError(
+                    f"{self.label} {component.name!r}: search_space[{key!r}] must be an Int, Float, Choice "
+                    "or a constant, not a mapping"
+                )
+
+    def discard_owner(self, owner: Owner) -> None:
+        """Drop what a plugin registered before its hook failed (only while not frozen)."""
+        if self._frozen:
+            raise RegistryError("a frozen registry cannot change")
+        self._components = {n: c for n, c in self._components.items() if c.owner != owner}
+
+    def freeze(self) -> None:
+        self._frozen = True
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
+    def names(self) -> list[str]:
+        return sorted(self._components)
+
+    def __iter__(self) -> Iterator[Component]:
+        return (self._components[name] for name in self.names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._components
+
+    def __len__(self) -> int:
+        return len(self._components)
+
+    def get(self, name: str) -> Component:
+        try:
+            return self._components[name]
+        except (KeyError, TypeError):
+            raise UnknownComponentError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: Any) -> str:
+        known = self.names()
+        parts = [f"unknown {self.label} {name!r} (plugin not installed?)"]
+        parts.append(f"known {self.label}s: {', '.join(known) if known else 'none'}")
+        close = difflib.get_close_matches(str(name), known, n=1)
+        if close:
+            parts.append(f"did you mean {close[0]!r}?")
+        if self.failed_plugins:
+            failed = "; ".join(f"{plugin}: {reason}" for plugin, reason in sorted(self.failed_plugins.items()))
+            parts.append(f"plugins that failed to load: {failed}")
+        return "; ".join(parts)
+
+
+def _doc_line(obj: Any) -> str:
+    doc = inspect.getdoc(obj) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""

@@ -1,0 +1,117 @@
+"""The run directory: every file a run leaves behind, written so a kill loses nothing finished.
+
+Per-trial records are appended and flushed as each trial ends; files that are
+rewritten (leaderboard, summary, config) go through write-then-rename, so a
+reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from autoglm.core.errors import ConfigError
+from autoglm.core.results import TrialRecord, leaderboard
+
+CONFIG = "config.yaml"
+TRIALS = "trials.jsonl"
+LEADERBOARD = "leaderboard.csv"
+SUMMARY = "summary.json"
+BEST_WEIGHTS = "best_model.pt"
+BEST_SPEC = "best_model.json"
+PREDICTIONS = "predictions.csv"
+RUN_FILES = (CONFIG, TRIALS, LEADERBOARD, SUMMARY, BEST_WEIGHTS, BEST_SPEC, PREDICTIONS)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class RunDirectory:
+    """Owns the files of one run directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    def holds_run(self) -> bool:
+        return any((self.path / name).exists() for name in (CONFIG, TRIALS, SUMMARY))
+
+    def create(self, *, overwrite: bool = False) -> None:
+        """Make the directory; refuse to mix two runs in one unless ``overwrite``."""
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"output {str(self.path)!r} exists and is not a directory", path="output")
+        if self.holds_run():
+            if not overwrite:
+                raise ConfigError(
+                    f"output directory {str(self.path)!r} already holds a run; choose another "
+                    "--output or pass --overwrite to replace it",
+                    path="output",
+                )
+            for name in RUN_FILES:
+                (self.path / name).unlink(missing_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(f"cannot write to output directory {str(self.path)!r}: {exc.strerror}", path="output") from None
+
+    def write_config(self, config: Mapping[str, Any]) -> None:
+        atomic_write_text(self / CONFIG, yaml.safe_dump(dict(config), sort_keys=False))
+
+    def append_trial(self, record: TrialRecord) -> None:
+        with open(self / TRIALS, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record.to_dict(), sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def read_trials(self) -> list[TrialRecord]:
+        path = self / TRIALS
+        if not path.exists():
+            return []
+        records = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                records.append(TrialRecord.from_dict(json.loads(line)))
+            except (json.JSONDecodeError, TypeError):
+                continue  # a line cut short by a kill
+        return records
+
+    def write_leaderboard(self, records: Iterable[TrialRecord]) -> None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["rank", "trial", "model", "val_score", "best_epoch", "epochs", "duration_s", "status", "params"])
+        for rank, r in enumerate(leaderboard(list(records)), start=1):
+            params = json.dumps({"model": r.model_params, "train": r.train_params}, sort_keys=True)
+            score = "" if r.val_score is None else f"{r.val_score:.4f}"
+            writer.writerow([rank, r.trial, r.model, score, r.best_epoch, r.epochs, f"{r.duration_s:.2f}", r.status, params])
+        atomic_write_text(self / LEADERBOARD, buffer.getvalue())
+
+    def write_json(self, name: str, payload: Mapping[str, Any]) -> None:
+        atomic_write_text(self / name, json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+    def read_json(self, name: str) -> dict[str, Any]:
+        return json.loads((self / name).read_text(encoding="utf-8"))
+
+    def write_predictions(self, rows: Iterable[tuple[int, int, int, float]]) -> None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["node", "y_true", "y_pred", "confidence"])
+        for node, truth, pred, confidence in rows:
+            writer.writerow([node, truth, pred, f"{confidence:.6f}"])
+        atomic_write_text(self / PREDICTIONS, buffer.getvalue())

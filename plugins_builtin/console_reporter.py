@@ -1,0 +1,59 @@
+"""Progress on the terminal: one line per trial and the final leaderboard."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from autoglm.plugins import Candidate, RunInfo, RunResult, TrialRecord, hookimpl
+
+
+def format_params(params: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items()))
+
+
+class ConsoleReporter:
+    def __init__(self, *, top: int = 5) -> None:
+        if top < 0:
+            raise ValueError(f"top must be 0 or more, got {top}")
+        self.top = top
+        self._budget = 0
+
+    def _print(self, text: str) -> None:
+        print(text, file=sys.stdout, flush=True)
+
+    def on_run_start(self, run: RunInfo) -> None:
+        self._budget = run.budget
+        d = run.dataset
+        self._print(
+            f"autoglm: {d.get('num_nodes')} nodes, {d.get('num_edges')} edges, {d.get('num_classes')} classes; "
+            f"budget {run.budget} trials; seed {run.seed}; run dir {run.run_dir}"
+        )
+
+    def on_trial_start(self, trial: int, candidate: Candidate) -> None:
+        pass
+
+    def on_trial_end(self, record: TrialRecord) -> None:
+        head = f"[{record.trial:>3}/{self._budget}] {record.model:<6}"
+        params = format_params({**record.model_params, **record.train_params})
+        if record.ok:
+            self._print(f"{head} val={record.val_score:.4f} epoch={record.best_epoch:<4} {record.duration_s:6.1f}s  {params}")
+        else:
+            self._print(f"{head} FAILED {record.duration_s:6.1f}s  {record.error}")
+
+    def on_run_end(self, result: RunResult) -> None:
+        if self.top:
+            self._print("leaderboard (validation accuracy):")
+            for rank, r in enumerate(result.leaderboard()[: self.top], start=1):
+                if r.ok:
+                    self._print(f"  {rank}. trial {r.trial:<3} {r.model:<6} val={r.val_score:.4f}  {format_params(r.model_params)}")
+        self._print(
+            f"best: trial {result.best.trial} ({result.best.model}) val={result.val_accuracy:.4f} "
+            f"test={result.test_accuracy:.4f}; {len(result.trials)} trials in {result.wall_time_s:.1f}s; "
+            f"results in {result.run_dir}"
+        )
+
+
+@hookimpl
+def autoglm_register_reporters(register: Any) -> None:
+    register("console", ConsoleReporter, summary="A line per trial and the final leaderboard on stdout")

@@ -1,0 +1,138 @@
+"""Full-batch trainer for CPU or CUDA, with early stopping on validation accuracy.
+
+Named ``cuda`` because it is the one that uses a GPU when there is one; with
+``device: auto`` it falls back to the CPU and says so in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Mapping
+
+from autoglm.plugins import FitResult, Float, TrialError, hookimpl
+
+log = logging.getLogger(__name__)
+
+SEARCH_SPACE = {
+    "lr": Float(1e-3, 5e-2, log=True),
+    "weight_decay": Float(1e-5, 1e-2, log=True),
+}
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def resolve_device(device: str) -> str:
+    """Map ``auto|cpu|cuda[:N]`` to a concrete device; an impossible request is a ValueError."""
+    import torch
+
+    if not _DEVICE.match(device):
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    if device == "auto":
+        chosen = "cuda" if torch.cuda.is_available() else "cpu"
+        log.info("device auto: using %s%s", chosen, f" ({torch.cuda.get_device_name(0)})" if chosen == "cuda" else "")
+        return chosen
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} was requested but CUDA is not available on this machine; use device: auto or cpu")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
+class FullBatchTrainer:
+    def __init__(
+        self,
+        *,
+        device: str = "auto",
+        max_epochs: int = 200,
+        patience: int = 50,
+        amp: bool = False,
+    ) -> None:
+        if max_epochs < 1:
+            raise ValueError(f"max_epochs must be at least 1, got {max_epochs}")
+        if patience < 1:
+            raise ValueError(f"patience must be at least 1, got {patience}")
+        self.device = resolve_device(device)
+        if amp and not self.device.startswith("cuda"):
+            if device != "auto":
+                raise ValueError("amp (mixed precision) needs a CUDA device")
+            log.info("amp requested but running on the CPU: training in float32")
+            amp = False
+        self.max_epochs, self.patience, self.amp = max_epochs, patience, amp
+        self._cached: tuple[int, Any] | None = None
+
+    def _on_device(self, data: Any) -> Any:
+        if self._cached is None or self._cached[0] != id(data):
+            self._cached = (id(data), data.to(self.device))
+        return self._cached[1]
+
+    def fit(self, model: Any, data: Any, hparams: Mapping[str, Any], on_epoch: Any = None) -> FitResult:
+        import torch
+        import torch.nn.functional as F
+
+        params = dict(hparams)
+        lr = float(params.pop("lr", 0.01))
+        weight_decay = float(params.pop("weight_decay", 5e-4))
+        if params:
+            raise ValueError(f"unknown training parameters {sorted(params)}; accepted: {sorted(SEARCH_SPACE)}")
+        data = self._on_device(data)
+        model = model.to(self.device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        x, edge_index, y = data.x, data.edge_index, data.y
+        train_mask, val_mask = data.train_mask, data.val_mask
+        autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.amp)
+
+        best = (-1.0, float("inf"))  # (validation accuracy, validation loss) of the best epoch
+        best_state: dict[str, Any] = {}
+        best_epoch, train_at_best, stale, epoch = 0, None, 0, 0
+        for epoch in range(1, self.max_epochs + 1):
+            model.train()
+            optimizer.zero_grad(set_to_none=True)
+            with autocast:
+                out = model(x, edge_index)
+                loss = F.cross_entropy(out[train_mask].float(), y[train_mask])
+            if not torch.isfinite(loss):
+                raise TrialError(f"training loss became {loss.item()} at epoch {epoch}")
+            loss.backward()
+            optimizer.step()
+
+            model.eval()
+            with torch.no_grad(), autocast:
+                out = model(x, edge_index).float()
+            pred = out.argmax(dim=-1)
+            train_acc = float((pred[train_mask] == y[train_mask]).float().mean())
+            val_acc = float((pred[val_mask] == y[val_mask]).float().mean())
+            val_loss = float(F.cross_entropy(out[val_mask], y[val_mask]))
+            # Best = highest validation accuracy; among equal accuracies, lowest validation loss.
+            if val_acc > best[0] or (val_acc == best[0] and val_loss < best[1]):
+                best = (val_acc, val_loss)
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                best_epoch, train_at_best, stale = epoch, train_acc, 0
+            else:
+                stale += 1
+            if on_epoch is not None:
+                on_epoch(epoch, {"loss": loss.item(), "train_acc": train_acc, "val_acc": val_acc, "val_loss": val_loss})
+            if stale >= self.patience:
+                break
+        model.load_state_dict(best_state)
+        return FitResult(val_score=best[0], best_epoch=best_epoch, epochs=epoch, state_dict=best_state, train_score=train_at_best)
+
+    def predict(self, model: Any, data: Any) -> Any:
+        import torch
+
+        data = self._on_device(data)
+        model = model.to(self.device)
+        model.eval()
+        with torch.no_grad(), torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.amp):
+            return model(data.x, data.edge_index).float().cpu()
+
+
+@hookimpl
+def autoglm_register_trainers(register: Any) -> None:
+    register(
+        "cuda",
+        FullBatchTrainer,
+        search_space=SEARCH_SPACE,
+        summary="Full-batch training on CPU or CUDA (device: auto|cpu|cuda[:N]) with early stopping",
+    )

@@ -1,0 +1,50 @@
+"""Streams finished trials (and optionally epochs) as JSON lines, flushed as they happen."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import IO, Any
+
+from autoglm.plugins import RunInfo, RunResult, TrialRecord, hookimpl
+
+
+class JsonlReporter:
+    def __init__(self, *, path: str | None = None, epochs: bool = False) -> None:
+        self.path = path
+        self.epochs = epochs
+        self._handle: IO[str] | None = None
+
+    def on_run_start(self, run: RunInfo) -> None:
+        target = Path(self.path) if self.path else Path(run.run_dir) / "events.jsonl"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = open(target, "a", encoding="utf-8")
+        self._write({"event": "run_start", "run_dir": str(run.run_dir), "seed": run.seed, "budget": run.budget})
+
+    def on_epoch(self, trial: int, epoch: int, metrics: dict[str, float]) -> None:
+        if self.epochs:
+            self._write({"event": "epoch", "trial": trial, "epoch": epoch, **metrics})
+
+    def on_trial_end(self, record: TrialRecord) -> None:
+        self._write({"event": "trial_end", **record.to_dict()})
+
+    def on_run_end(self, result: RunResult) -> None:
+        self._write({"event": "run_end", "best_trial": result.best.trial, "test_accuracy": result.test_accuracy})
+
+    def _write(self, payload: dict[str, Any]) -> None:
+        if self._handle is None:
+            return
+        self._handle.write(json.dumps(payload, sort_keys=True) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+@hookimpl
+def autoglm_register_reporters(register: Any) -> None:
+    register("jsonl", JsonlReporter, summary="One JSON line per finished trial (default: RUN_DIR/events.jsonl)")

@@ -1,0 +1,123 @@
+"""Nevergrad ask/tell search over a mixed, conditional space spanning several models.
+
+The space is one ``ng.p.Dict``: a ``Choice`` of model, one sub-dict of
+parameters per model (only the chosen model's is used: a conditional space
+encoded flat), and the shared training parameters. Nevergrad minimises, so a
+candidate's loss is minus its validation score; a failed trial gets a loss
+worse than any score.
+
+Traps in nevergrad 1.0.12 handled here: the optimizer is built with
+``num_workers`` equal to the trials in flight and never asked further ahead
+(scipy-backed optimizers such as Cobyla block on a second ``ask`` before a
+``tell``); the best trial is the one autoglm evaluated, never nevergrad's
+``recommend()`` (CMA and TBPSA recommend unevaluated points); see
+:func:`avoid_metamodel` for the NumPy >= 2.4 crash.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from typing import Any
+
+from autoglm.plugins import Candidate, Choice, Float, Int, SearchSpace, hookimpl, is_tunable
+
+log = logging.getLogger(__name__)
+
+FAILED_LOSS = 1.0  # scores are accuracies in [0, 1], so -score <= 0 < FAILED_LOSS
+
+
+def to_parameter(param: Any) -> Any:
+    """One autoglm search parameter as a nevergrad parameter (constants stay constants)."""
+    import nevergrad as ng
+
+    if isinstance(param, Int):
+        base = ng.p.Log(lower=param.low, upper=param.high) if param.log else ng.p.Scalar(lower=param.low, upper=param.high)
+        return base.set_integer_casting()
+    if isinstance(param, Float):
+        return ng.p.Log(lower=param.low, upper=param.high) if param.log else ng.p.Scalar(lower=param.low, upper=param.high)
+    if isinstance(param, Choice):
+        return ng.p.Choice(list(param.options))
+    return param
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars from nevergrad as plain Python values (JSON- and YAML-friendly)."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) and not isinstance(value, (list, dict, str)) else value
+
+
+def _sub_dict(space: Any) -> Any:
+    import nevergrad as ng
+
+    tunable = {name: to_parameter(p) for name, p in space.items() if is_tunable(p)}
+    return ng.p.Dict(**tunable) if tunable else ng.p.Dict(_empty=ng.p.Constant(0))
+
+
+class NevergradTuner:
+    def __init__(self, *, optimizer: str = "NGOpt", budget: int = 20, seed: int | None = None) -> None:
+        import nevergrad as ng
+
+        if budget < 1:
+            raise ValueError(f"budget must be at least 1, got {budget}")
+        registry = ng.optimizers.registry
+        if optimizer not in registry:
+            close = difflib.get_close_matches(optimizer, list(registry), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ValueError(
+                f"unknown nevergrad optimizer {optimizer!r}{hint}; any name of "
+                "nevergrad.optimizers.registry works, e.g. NGOpt, TwoPointsDE, CMA, OnePlusOne, RandomSearch"
+            )
+        self.optimizer_name = optimizer
+        self.budget = budget
+        self.seed = seed
+        self._asked = 0
+
+    def setup(self, space: SearchSpace, *, seed: int) -> None:
+        import nevergrad as ng
+        import numpy as np
+
+        self._space = space
+        self._models = sorted(space.models)
+        parametrization = ng.p.Dict(
+            model=ng.p.Choice(self._models),
+            models=ng.p.Dict(**{name: _sub_dict(space.models[name]) for name in self._models}),
+            training=_sub_dict(space.training),
+        )
+        parametrization.random_state = np.random.RandomState((seed if self.seed is None else self.seed) % 2**32)
+        # One trial in flight at a time: never ask ahead of a tell.
+        self._optimizer = ng.optimizers.registry[self.optimizer_name](
+            parametrization=parametrization, budget=self.budget, num_workers=1
+        )
+        avoid_metamodel(self._optimizer)
+
+    def ask(self) -> Candidate | None:
+        if self._asked >= self.budget:
+            return None
+        self._asked += 1
+        handle = self._optimizer.ask()
+        value = handle.value
+        model = value["model"]
+        return Candidate(
+            model=model,
+            model_params=self._resolve(self._space.models[model], value["models"][model]),
+            train_params=self._resolve(self._space.training, value["training"]),
+            handle=handle,
+        )
+
+    @staticmethod
+    def _resolve(space: Any, chosen: dict[str, Any]) -> dict[str, Any]:
+        return {name: _plain(chosen[name]) if is_tunable(p) else p for name, p in space.items()}
+
+    def tell(self, candidate: Candidate, score: float | None) -> None:
+        loss = FAILED_LOSS if score is None else -float(score)
+        self._optimizer.tell(candidate.handle, loss)
+
+
+def avoid_metamodel(optimizer: Any) -> None:
+    """Placeholder: replaced once the MetaModel investigation is done."""
+
+
+@hookimpl
+def autoglm_register_tuners(register: Any) -> None:
+    register("nevergrad", NevergradTuner, summary="Nevergrad ask/tell (optimizer: NGOpt by default)")

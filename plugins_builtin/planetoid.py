@@ -1,0 +1,63 @@
+"""Planetoid citation graphs (Cora, CiteSeer, PubMed) from their raw files, with the public split.
+
+The raw files are read in place and nothing is written next to them, so a
+shared or read-only data folder is fine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from autoglm.plugins import DataError, hookimpl
+
+RAW_NAMES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+
+
+class PlanetoidLoader:
+    def __init__(
+        self,
+        *,
+        dataset: Literal["Cora", "CiteSeer", "PubMed"] = "Cora",
+        root: str = "data/planetoid",
+        normalize_features: bool = True,
+    ) -> None:
+        self.dataset = dataset
+        self.root = Path(root).expanduser()
+        self.normalize_features = normalize_features
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.root / self.dataset / "raw"
+
+    def missing_files(self) -> list[str]:
+        prefix = self.dataset.lower()
+        return [f"ind.{prefix}.{n}" for n in RAW_NAMES if not (self.raw_dir / f"ind.{prefix}.{n}").is_file()]
+
+    def load(self) -> Any:
+        missing = self.missing_files()
+        if missing:
+            where = self.raw_dir.resolve()
+            raise DataError(
+                f"Planetoid {self.dataset}: raw files not found in {str(where)!r} (missing: {', '.join(missing)}). "
+                f"Put the 8 files ind.{self.dataset.lower()}.* from the Planetoid data/ folder there, "
+                "or point data.options.root at the folder that holds "
+                f"'{self.dataset}/raw/' (e.g. --set data.options.root=PATH)"
+            )
+        from torch_geometric.io import read_planetoid_data
+
+        try:
+            data = read_planetoid_data(str(self.raw_dir), self.dataset.lower())
+        except Exception as exc:
+            raise DataError(
+                f"Planetoid {self.dataset}: cannot read the raw files in {str(self.raw_dir)!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        if self.normalize_features:
+            data.x = data.x / data.x.sum(dim=-1, keepdim=True).clamp(min=1.0)
+        return data
+
+
+@hookimpl
+def autoglm_register_data_loaders(register: Any) -> None:
+    register("planetoid", PlanetoidLoader, summary="Cora / CiteSeer / PubMed citation graphs (public split)")
