@@ -125,6 +125,7 @@ class Registry:
                 f"{self.label} {name!r} is registered twice: by {first} and by {owner}. "
                 "Uninstall or disable one of them (AUTOGLM_DISABLE_PLUGINS)"
             )
+        factory_parameters(factory)  # every option must be a named, checkable parameter
         space = dict(search_space or {})
         component = Component(self.kind, name, factory, owner, (summary or _doc_line(factory)), space)
         self._check_space(component)
