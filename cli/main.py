@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import click
 
-from autoglm.core import AutoglmError, Engine, RunConfig
+from autoglm.core import AutoglmError, Engine, RunConfig, UsageError
 from autoglm.core.registry import KIND_LABELS, KINDS
 
 EXIT_INTERRUPTED = 130
@@ -35,6 +35,11 @@ def guarded(ctx: click.Context, action: Callable[[], Any]) -> Any:
         _fail(ctx, str(exc), exc.exit_code)
     except KeyboardInterrupt:
         _fail(ctx, "interrupted", EXIT_INTERRUPTED)
+    except click.ClickException:
+        raise
+    except BrokenPipeError:  # e.g. `autoglm plugins | head`
+        sys.stderr.close()
+        ctx.exit(0)
     except Exception as exc:  # a bug, not a user mistake: say so
         if debug:
             traceback.print_exc()
@@ -65,10 +70,18 @@ def cli(ctx: click.Context, debug: bool, strict: bool, quiet: bool) -> None:
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("autoglm")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    logger = logging.getLogger("autoglm")
+    saved = (logger.level, logger.propagate)
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+    def restore() -> None:  # leave a host's (or a test's) logging as it was
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+    ctx.call_on_close(restore)
 
 
 overrides_option = click.option(
@@ -191,12 +204,11 @@ def show(ctx: click.Context, run_dir: Path) -> None:
     """Print the summary and leaderboard of a run directory."""
 
     def body() -> None:
-        from autoglm.core.errors import DataError
         from autoglm.core.rundir import LEADERBOARD, SUMMARY
 
         summary_path = run_dir / SUMMARY
         if not summary_path.exists():
-            raise DataError(f"{str(run_dir)!r} has no {SUMMARY}: not a finished autoglm run")
+            raise UsageError(f"{str(run_dir)!r} has no {SUMMARY}: not a finished autoglm run")
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
         click.echo(json.dumps({k: summary[k] for k in ("status", "best", "test", "trials", "seed", "wall_time_s") if k in summary}, indent=2))
         board = run_dir / LEADERBOARD

@@ -21,6 +21,7 @@ from autoglm.core.errors import (
     RunError,
     TrialError,
     UnknownComponentError,
+    UsageError,
 )
 from autoglm.core.loading import DEFAULT_PLUGINS, ENTRY_POINT_GROUP, PluginInfo
 from autoglm.core.results import RunInfo, RunResult, TrialRecord
@@ -45,5 +46,6 @@ __all__ = [
     "TrialError",
     "TrialRecord",
     "UnknownComponentError",
+    "UsageError",
     "load_best_model",
 ]

@@ -46,7 +46,7 @@ class SearchSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "models": list(self.models or []),
+            "models": None if self.models is None else list(self.models),
             "space": {m: {k: param_to_config(v) for k, v in p.items()} for m, p in self.space.items()},
             "training_space": {k: param_to_config(v) for k, v in self.training_space.items()},
         }
@@ -81,6 +81,37 @@ class RunConfig:
         }
 
 
+class _StrictSafeLoader(yaml.SafeLoader):
+    """The safe loader, but a key repeated in one mapping is an error instead of last-one-wins."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key].line + 1})", key_node.start_mark
+                )
+            try:
+                seen[key] = key_node.start_mark
+            except TypeError:  # unhashable key: let PyYAML report it
+                pass
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> tuple[str, str | None]:
+    """A one-line description and a 'line L, column C' location of a YAML error."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return problem, where
+
+
+def safe_load(text: str) -> Any:
+    """YAML's safe loader with duplicate keys refused. Never constructs arbitrary objects."""
+    return yaml.load(text, Loader=_StrictSafeLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Load a YAML file with the safe loader; every failure becomes a ConfigError."""
     source = str(path)
@@ -93,11 +124,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file: {exc}", source=source) from None
     try:
-        document = yaml.safe_load(text)
+        document = safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem, where = _yaml_problem(exc)
         raise ConfigError(f"malformed YAML: {problem}", source=source, path=where) from None
     if document is None:
         raise ConfigError("the config file is empty; see examples/quickstart.yaml", source=source)
@@ -111,7 +140,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 def apply_overrides(document: Mapping[str, Any], overrides: Iterable[str], *, source: str) -> dict[str, Any]:
     """Apply ``--set a.b=c`` overrides; values are parsed as YAML scalars or lists, never evaluated."""
-    result = copy.deepcopy(dict(document))
+    result = _expand_shorthands(copy.deepcopy(dict(document)))
     for override in overrides:
         if "=" not in override:
             raise ConfigError(f"override {override!r} must look like key.path=value", source="--set")
@@ -120,11 +149,23 @@ def apply_overrides(document: Mapping[str, Any], overrides: Iterable[str], *, so
         if not all(keys):
             raise ConfigError(f"override {override!r} has an empty key in {key_path!r}", source="--set")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
-            raise ConfigError(f"cannot parse the value of {override!r}: {exc}", source="--set") from None
+            problem, where = _yaml_problem(exc)
+            at = f" at {where.replace('line 1, ', '')}" if where else ""
+            raise ConfigError(f"cannot parse the value of {override!r}{at}: {problem}", source="--set") from None
         _set_path(result, keys, value, override)
     return result
+
+
+def _expand_shorthands(document: dict[str, Any]) -> dict[str, Any]:
+    """``tuner: random`` -> ``tuner: {name: random}`` so overrides can reach its options."""
+    for section in ("data", "tuner", "trainer"):
+        if isinstance(document.get(section), str):
+            document[section] = {"name": document[section]}
+    if isinstance(document.get("reporters"), list):
+        document["reporters"] = [{"name": r} if isinstance(r, str) else r for r in document["reporters"]]
+    return document
 
 
 def _set_path(node: Any, keys: list[str], value: Any, override: str) -> None:
@@ -132,6 +173,13 @@ def _set_path(node: Any, keys: list[str], value: Any, override: str) -> None:
         last = depth == len(keys) - 1
         here = ".".join(keys[: depth + 1])
         if isinstance(node, list):
+            if not node:
+                parent = ".".join(keys[:depth])
+                raise ConfigError(
+                    f"override {override!r}: {parent} is an empty list; set the whole list instead, "
+                    f"e.g. --set {parent}=[...]",
+                    source="--set",
+                )
             if not key.isdigit() or int(key) >= len(node):
                 raise ConfigError(
                     f"override {override!r}: {here} indexes a list of {len(node)} items; use 0..{len(node) - 1}",
@@ -263,9 +311,10 @@ def _no_unknown_keys(
             raise ConfigError(unknown_name_message(what, key, accepted), source=source, path=_join(path, str(key)))
 
 
-def unknown_name_message(what: str, name: Any, accepted: Iterable[str]) -> str:
+def unknown_name_message(what: str, name: Any, accepted: Iterable[str], *, owner: str = "") -> str:
     accepted = sorted(accepted)
-    message = f"unknown {what} {name!r}; accepted: {', '.join(accepted) if accepted else 'none'}"
+    owner = f" for {owner}" if owner else ""
+    message = f"unknown {what} {name!r}{owner}; accepted: {', '.join(accepted) if accepted else 'none'}"
     close = difflib.get_close_matches(str(name), accepted, n=1)
     if close:
         message += f" (did you mean {close[0]!r}?)"

@@ -8,6 +8,7 @@ imported by factories when a run needs them.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
@@ -25,7 +26,7 @@ from autoglm.core.config import (
 )
 from autoglm.core.errors import ConfigError, PluginError, RegistryError, UnknownComponentError
 from autoglm.core.loading import LoadSettings, PluginInfo, PluginLoader
-from autoglm.core.options import check_options
+from autoglm.core.options import check_options, check_space_values
 from autoglm.core.protocols import SearchSpace
 from autoglm.core.registry import KIND_LABELS, KINDS, Component, Owner, Registry
 
@@ -102,7 +103,8 @@ class Engine:
             except RegistryError:
                 raise
             except Exception as exc:
-                registry.discard_owner(owner)
+                for other in self._registries.values():
+                    other.discard_owner(owner)
                 info.components.clear()
                 self._loader.fail(info, exc)
 
@@ -180,12 +182,20 @@ class Engine:
                 raise ConfigError(models.unknown_message(name), source=src, path=f"search.models[{i}]")
         for name, params in search.space.items():
             if name not in search.models:
+                known = name in models
                 raise ConfigError(
-                    unknown_name_message("model", name, search.models) + " (space overrides apply to search.models)",
+                    (
+                        f"model {name!r} has a space override but is not in search.models ({', '.join(search.models)}); "
+                        "add it there or drop the override"
+                    )
+                    if known
+                    else models.unknown_message(name),
                     source=src,
                     path=f"search.space.{name}",
                 )
-            _check_space_keys(params, models.get(name).search_space, f"model {name!r}", src, f"search.space.{name}")
+            component = models.get(name)
+            _check_space_keys(params, component.search_space, f"model {name!r}", src, f"search.space.{name}")
+            check_space_values(component, params, source=src, path=f"search.space.{name}")
         trainer = self.component("trainers", config.trainer.name)
         _check_space_keys(
             search.training_space, trainer.search_space, f"trainer {trainer.name!r}", src, "search.training_space"
@@ -211,8 +221,12 @@ class Engine:
         """Call a component's factory with its options; factory ValueErrors are config errors."""
         component = self.component(kind, spec.name)
         try:
+            inspect.signature(component.factory).bind(**spec.options)
+        except TypeError as exc:
+            raise ConfigError(f"{KIND_LABELS[kind]} {spec.name!r}: {exc}", source=source, path=path or kind) from None
+        try:
             return component.factory(**spec.options)
-        except (ValueError, TypeError) as exc:
+        except ValueError as exc:
             raise ConfigError(f"{KIND_LABELS[kind]} {spec.name!r}: {exc}", source=source, path=path or kind) from None
         except ConfigError:
             raise
@@ -279,7 +293,7 @@ def _check_space_keys(
     for key in params:
         if key not in declared:
             raise ConfigError(
-                unknown_name_message("search parameter", key, declared) + f" for {owner}",
+                unknown_name_message("search parameter", key, declared, owner=owner),
                 source=source,
                 path=f"{path}.{key}",
             )

@@ -26,6 +26,12 @@ class ConfigError(AutoglmError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class UsageError(AutoglmError):
+    """A command was pointed at the wrong thing (e.g. a folder that is not a run directory)."""
+
+    exit_code = 2
+
+
 class PluginError(AutoglmError):
     """A plugin could not be loaded, or broke the plugin contract."""
 

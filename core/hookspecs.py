@@ -37,7 +37,7 @@ def autoglm_register_models(register: Any) -> None:
     ``factory(in_channels, out_channels, **params)`` returns a ``torch.nn.Module``
     mapping ``(x, edge_index)`` to one score per class. ``search_space`` maps
     each tunable parameter of the factory to a range, a choice or a constant
-    (:mod:`autoglm.plugins.space`); configs may override it, but only for the
+    (``Int``, ``Float``, ``Choice`` from :mod:`autoglm.plugins`); configs may override it, but only for the
     names it lists.
 
     :param register: Registers one model for this plugin.

@@ -41,6 +41,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = tuple(
     )
 )
 
+BUILTIN_NAMES = frozenset(path.rsplit(".", 1)[-1] for path in DEFAULT_PLUGINS)
+
 ENV_ONLY = "AUTOGLM_PLUGINS"
 ENV_DISABLE = "AUTOGLM_DISABLE_PLUGINS"
 ENV_NO_AUTOLOAD = "AUTOGLM_DISABLE_PLUGIN_AUTOLOAD"
@@ -143,6 +145,10 @@ class PluginLoader:
                     f"distributions: {', '.join(dists)}. Uninstall all but one"
                 )
             ep = eps[0]
+            if name in BUILTIN_NAMES:
+                info = PluginInfo(name=name, source="entry point", module=ep.value, distribution=_dist_name(ep))
+                self.fail(info, PluginError(f"the name {name!r} is taken by a built-in plugin; rename the entry point"))
+                continue
             info = PluginInfo(
                 name=name,
                 source="entry point",
@@ -167,6 +173,10 @@ class PluginLoader:
     def _load_host(self, plugin: Any) -> None:
         name = getattr(plugin, "__name__", None) or type(plugin).__name__
         info = PluginInfo(name=name, source="host", module=getattr(plugin, "__module__", "") or name)
+        if self.pm.is_registered(plugin):
+            loaded_as = self.pm.get_name(plugin)
+            self.fail(info, PluginError(f"already loaded as plugin {loaded_as!r} (pass autoload=False to load it only as a host plugin)"))
+            return
         self._guarded(info, lambda: plugin)
 
     # -- helpers ---------------------------------------------------------
@@ -187,7 +197,7 @@ class PluginLoader:
 
     def fail(self, info: PluginInfo, exc: BaseException) -> None:
         """Record a broken plugin; in strict mode, stop the engine build."""
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
         if self.settings.strict:
             raise PluginError(f"plugin {info.name!r} ({info.module}) failed to load: {reason}") from exc
         log.warning("plugin %r (%s) failed to load and is skipped: %s", info.name, info.module, reason)

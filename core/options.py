@@ -13,6 +13,7 @@ from typing import Any, Mapping
 from autoglm.core.config import unknown_name_message
 from autoglm.core.errors import ConfigError
 from autoglm.core.registry import Component, factory_parameters
+from autoglm.core.space import Choice, Float, Int
 
 
 def check_options(component: Component, options: Mapping[str, Any], *, source: str, path: str) -> None:
@@ -23,11 +24,7 @@ def check_options(component: Component, options: Mapping[str, Any], *, source: s
     label = f"{component.kind.rstrip('s').replace('_', ' ')} {component.name!r}"
     for key, value in options.items():
         if key not in accepted:
-            raise ConfigError(
-                f"{unknown_name_message('option', key, accepted)} for {label}",
-                source=source,
-                path=f"{path}.{key}",
-            )
+            raise ConfigError(unknown_name_message("option", key, accepted, owner=label), source=source, path=f"{path}.{key}")
         expected = hints.get(key, params[key].annotation)
         problem = type_problem(value, expected)
         if problem:
@@ -52,7 +49,33 @@ def type_problem(value: Any, expected: Any) -> str | None:
         return None
     if _fits(value, expected):
         return None
-    return f"expected {_describe(expected)}, got {value!r} ({type(value).__name__})"
+    message = f"expected {_describe(expected)}, got {value!r} ({type(value).__name__})"
+    if typing.get_origin(expected) is typing.Literal and isinstance(value, str):
+        by_lower = {str(a).lower(): a for a in typing.get_args(expected)}
+        if value.lower() in by_lower:
+            message += f" (did you mean {by_lower[value.lower()]!r}?)"
+    return message
+
+
+def check_space_values(component: Component, space: Mapping[str, Any], *, source: str, path: str) -> None:
+    """Type-check a model's space overrides (constants, choices, range bounds) against its factory."""
+    params = factory_parameters(component.factory)
+    hints = _type_hints(component.factory)
+    label = f"model {component.name!r}"
+    for key, value in space.items():
+        expected = hints.get(key, params[key].annotation) if key in params else inspect.Parameter.empty
+        if isinstance(value, Choice):
+            candidates = list(value.options)
+        elif isinstance(value, (Int, Float)):
+            candidates = [value.low, value.high]
+            if isinstance(value, Float) and expected is int:
+                raise ConfigError(f"{key!r} takes integers: use int, not float", source=source, path=f"{path}.{key}")
+        else:
+            candidates = [value]
+        for candidate in candidates:
+            problem = type_problem(candidate, expected)
+            if problem:
+                raise ConfigError(f"{problem} for {label}", source=source, path=f"{path}.{key}")
 
 
 def _fits(value: Any, expected: Any) -> bool:

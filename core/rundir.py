@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -26,7 +27,6 @@ SUMMARY = "summary.json"
 BEST_WEIGHTS = "best_model.pt"
 BEST_SPEC = "best_model.json"
 PREDICTIONS = "predictions.csv"
-RUN_FILES = (CONFIG, TRIALS, LEADERBOARD, SUMMARY, BEST_WEIGHTS, BEST_SPEC, PREDICTIONS)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -61,8 +61,8 @@ class RunDirectory:
                     "--output or pass --overwrite to replace it",
                     path="output",
                 )
-            for name in RUN_FILES:
-                (self.path / name).unlink(missing_ok=True)
+            # The whole directory goes: reporters may have written files the kernel does not know.
+            shutil.rmtree(self.path)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             probe = self.path / ".write-test"

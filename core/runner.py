@@ -98,11 +98,12 @@ class Runner:
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self._build()
         self.run_dir.create(overwrite=self.overwrite)
-        self.run_dir.write_config(self.config.to_dict())
-        log.info("run directory: %s (seed %d)", self.run_dir.path, self.seed)
-
+        # The config is written only once the data loaded: a directory left by a failed
+        # load holds no run, so the corrected command needs no --overwrite.
         data, sizes = self._load_data()
         self.data, self.sizes = data, sizes
+        self.run_dir.write_config(self.config.to_dict())
+        log.info("run directory: %s (seed %d)", self.run_dir.path, self.seed)
         self.tuner.setup(self.engine.search_space(self.config), seed=self.seed)
         info = RunInfo(self.run_dir.path, self.config.to_dict(), self.seed, int(self.tuner.budget), sizes)
         self.reporters.emit("on_run_start", info)

@@ -48,6 +48,9 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOGLM_")}
     env["PYTHONPATH"] = str(site)
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave no __pycache__ in the checkout
+    # The graphs are tiny: one thread is fastest, and on a busy machine torch's
+    # default thread pool makes each 20-epoch trial ten times slower.
+    env.setdefault("OMP_NUM_THREADS", "1")
     return env
 
 

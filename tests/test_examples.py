@@ -1,0 +1,82 @@
+"""The README, CI and example configs stay true: each example runs, Cora included."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from autoglm.core import DataError, Engine
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
+
+
+def readme_commands() -> list[str]:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"```bash\n(.+?)\n```", text, flags=re.S)
+
+
+def test_readme_opens_with_the_run_and_test_commands_and_ci_runs_the_test_one() -> None:
+    run_command, test_command = readme_commands()[:2]
+    assert "pip install -q torch==2.13.0" in run_command and "autoglm run examples/quickstart.yaml" in run_command
+    assert test_command.endswith("pytest")
+    assert test_command in (REPO / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_every_example_is_covered_here() -> None:
+    assert {p.name for p in EXAMPLES} == {"quickstart.yaml", "cora.yaml"}
+
+
+@pytest.mark.slow
+def test_quickstart_example_runs_as_shipped(tmp_path: Path) -> None:
+    result = Engine(autoload=False).run(REPO / "examples" / "quickstart.yaml", output=tmp_path / "run")
+    assert len(result.trials) == 10 and all(t.ok for t in result.trials)
+    assert result.test_accuracy > 0.6  # a GCN clears a feature-only model (~0.6) on this graph
+    assert (tmp_path / "run" / "events.jsonl").exists()  # the jsonl reporter it lists
+
+
+@pytest.mark.slow
+def test_cora_example_runs(tmp_path: Path, cora_root: Path) -> None:
+    overrides = [
+        f"data.options.root={cora_root}",
+        "tuner.options.budget=2",
+        "search.models=[gcn]",
+        "trainer.options.max_epochs=100",
+        "reporters=[]",
+    ]
+    result = Engine(autoload=False).run(REPO / "examples" / "cora.yaml", overrides=overrides, output=tmp_path / "run")
+    sizes = result.summary["dataset"]
+    assert (sizes["num_nodes"], sizes["num_features"], sizes["num_classes"]) == (2708, 1433, 7)
+    assert (sizes["train_nodes"], sizes["val_nodes"], sizes["test_nodes"]) == (140, 500, 1000)
+    assert result.test_accuracy >= 0.75
+
+
+def test_planetoid_reads_in_place_and_writes_nothing_there(tmp_path: Path, cora_root: Path) -> None:
+    root = tmp_path / "planetoid"
+    shutil.copytree(cora_root, root)
+    raw = root / "Cora" / "raw"
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    for path in (root, root / "Cora", raw):
+        path.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        engine = Engine(autoload=False)
+        loader = engine.component("data_loaders", "planetoid").factory(dataset="Cora", root=str(root))
+        data = loader.load()
+    finally:
+        for path in (root, root / "Cora", raw):
+            path.chmod(stat.S_IRWXU)
+    assert data.num_nodes == 2708 and int(data.train_mask.sum()) == 140
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+def test_missing_planetoid_folder_says_where_the_files_go(tmp_path: Path) -> None:
+    loader = Engine(autoload=False).component("data_loaders", "planetoid").factory(root=str(tmp_path / "nowhere"))
+    with pytest.raises(DataError) as excinfo:
+        loader.load()
+    message = str(excinfo.value)
+    assert str(tmp_path / "nowhere" / "Cora" / "raw") in message
+    assert "ind.cora.x" in message and "data.options.root" in message
