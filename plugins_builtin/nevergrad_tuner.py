@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-from typing import Any
+from typing import Any, Iterator
 
 from autoglm.plugins import Candidate, Choice, Float, Int, SearchSpace, hookimpl, is_tunable
 
@@ -51,7 +51,7 @@ def _sub_dict(space: Any) -> Any:
     import nevergrad as ng
 
     tunable = {name: to_parameter(p) for name, p in space.items() if is_tunable(p)}
-    return ng.p.Dict(**tunable) if tunable else ng.p.Dict(_empty=ng.p.Constant(0))
+    return ng.p.Dict(**tunable)
 
 
 class NevergradTuner:
@@ -80,7 +80,8 @@ class NevergradTuner:
         self._space = space
         self._models = sorted(space.models)
         parametrization = ng.p.Dict(
-            model=ng.p.Choice(self._models),
+            # A one-model search has no model choice (a lone Choice would make a float space look discrete).
+            model=ng.p.Choice(self._models) if len(self._models) > 1 else self._models[0],
             models=ng.p.Dict(**{name: _sub_dict(space.models[name]) for name in self._models}),
             training=_sub_dict(space.training),
         )
@@ -89,7 +90,18 @@ class NevergradTuner:
         self._optimizer = ng.optimizers.registry[self.optimizer_name](
             parametrization=parametrization, budget=self.budget, num_workers=1
         )
-        avoid_metamodel(self._optimizer)
+        risky = metamodel_parts(self._optimizer) if metamodel_is_broken() else []
+        if risky:
+            log.warning(
+                "nevergrad optimizer %s uses %s, which crashes under NumPy >= 2.4 in nevergrad %s; "
+                "using %s instead",
+                self.optimizer_name, ", ".join(sorted(set(risky))), ng.__version__, FALLBACK_OPTIMIZER,
+            )
+            self._optimizer = ng.optimizers.registry[FALLBACK_OPTIMIZER](
+                parametrization=parametrization, budget=self.budget, num_workers=1
+            )
+        self.active_optimizer = str(self._optimizer.name)
+        log.info("nevergrad: %s over %d trials", self.active_optimizer, self.budget)
 
     def ask(self) -> Candidate | None:
         if self._asked >= self.budget:
@@ -114,8 +126,44 @@ class NevergradTuner:
         self._optimizer.tell(candidate.handle, loss)
 
 
-def avoid_metamodel(optimizer: Any) -> None:
-    """Placeholder: replaced once the MetaModel investigation is done."""
+#: Used instead of an optimizer that would crash: robust on mixed spaces, no surrogate model.
+FALLBACK_OPTIMIZER = "TwoPointsDE"
+
+
+def iter_optimizers(optimizer: Any, _seen: set[int] | None = None) -> Iterator[Any]:
+    """The optimizer and every optimizer nested in it (wizard choices, portfolios, chains)."""
+    from nevergrad.optimization import base, optimizerlib
+
+    seen = set() if _seen is None else _seen
+    if id(optimizer) in seen:
+        return
+    seen.add(id(optimizer))
+    yield optimizer
+    if isinstance(optimizer, optimizerlib.NGOptBase):
+        yield from iter_optimizers(optimizer.optim, seen)  # the wizard's (lazily built) choice
+    for value in vars(optimizer).values():
+        values = value if isinstance(value, (list, tuple)) else value.values() if isinstance(value, dict) else (value,)
+        for item in values:
+            if isinstance(item, base.Optimizer):
+                yield from iter_optimizers(item, seen)
+
+
+def metamodel_parts(optimizer: Any) -> list[str]:
+    """Names of the parts that fit a surrogate model (MetaModel family, high-speed variants)."""
+    from nevergrad.optimization import optimizerlib
+
+    found = []
+    for part in iter_optimizers(optimizer):
+        if isinstance(part, optimizerlib._MetaModel) or getattr(getattr(part, "_config", None), "high_speed", False):
+            found.append(str(part.name))
+    return found
+
+
+def metamodel_is_broken() -> bool:
+    """nevergrad 1.0.12's MetaModel calls float() on a 1-element array, an error from NumPy 2.4 on."""
+    import numpy as np
+
+    return np.lib.NumpyVersion(np.__version__) >= "2.4.0"
 
 
 @hookimpl
