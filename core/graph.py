@@ -51,7 +51,7 @@ def check_graph(data: Any, *, source: str) -> dict[str, int]:
         if count == 0:
             fail(f"{mask_name} selects no nodes; every split needs at least one node")
         sizes[mask_name.replace("_mask", "_nodes")] = count
-    if num_classes < 2:
+    if int(y.unique().numel()) < 2:
         fail("the labels hold a single class; classification needs at least two")
     return sizes
 

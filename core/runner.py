@@ -23,7 +23,7 @@ from autoglm.core.graph import check_graph
 from autoglm.core.protocols import Candidate, FitResult
 from autoglm.core.reporting import ReporterGroup
 from autoglm.core.results import RunInfo, RunResult, TrialRecord, leaderboard
-from autoglm.core.rundir import BEST_SPEC, SUMMARY, RunDirectory
+from autoglm.core.rundir import SUMMARY, RunDirectory
 
 if TYPE_CHECKING:  # pragma: no cover
     from autoglm.core.engine import Engine
@@ -234,7 +234,6 @@ class Runner:
             },
             test={"accuracy": test_acc, "num_nodes": len(nodes)},
             wall_time_s=wall,
-            files={"model": BEST_SPEC},
         )
         self.run_dir.write_json(SUMMARY, summary)
         result = RunResult(self.run_dir.path, best, test_acc, list(self.records), self.seed, wall, summary)
