@@ -24,7 +24,14 @@ from autoglm.core.config import (
     read_yaml,
     unknown_name_message,
 )
-from autoglm.core.errors import ConfigError, PluginError, RegistryError, UnknownComponentError
+from autoglm.core.errors import (
+    AutoglmError,
+    ConfigError,
+    DataError,
+    PluginError,
+    RegistryError,
+    UnknownComponentError,
+)
 from autoglm.core.loading import LoadSettings, PluginInfo, PluginLoader
 from autoglm.core.options import check_options, check_space_values
 from autoglm.core.protocols import SearchSpace
@@ -227,7 +234,12 @@ class Engine:
         try:
             return component.factory(**spec.options)
         except ValueError as exc:
-            raise ConfigError(f"{KIND_LABELS[kind]} {spec.name!r}: {exc}", source=source, path=path or kind) from None
+            # "max_epochs must be ..." -> point at trainer.options.max_epochs
+            first_word = str(exc).split(" ", 1)[0]
+            where = path or kind
+            if first_word in component.option_names():
+                where = f"{where}.{first_word}"
+            raise ConfigError(f"{KIND_LABELS[kind]} {spec.name!r}: {exc}", source=source, path=where) from None
         except ConfigError:
             raise
         except Exception as exc:
@@ -246,7 +258,7 @@ class Engine:
         """
         resolved = self.load_config(config, overrides)
         src = resolved.source
-        self.build("data_loaders", resolved.data, source=src, path="data.options")
+        check_data_loader(self.build("data_loaders", resolved.data, source=src, path="data.options"), resolved.data.name)
         self.build("tuners", resolved.tuner, source=src, path="tuner.options")
         self.build("trainers", resolved.trainer, source=src, path="trainer.options")
         for i, spec in enumerate(resolved.reporters or []):
@@ -285,6 +297,19 @@ class Engine:
 
         resolved = self.load_config(config, overrides)
         return Runner(self, resolved, output=output, overwrite=overwrite, extra_reporters=list(reporters)).run()
+
+
+def check_data_loader(loader: Any, name: str) -> None:
+    """Run a loader's optional cheap ``check()``; its failures are data errors."""
+    check = getattr(loader, "check", None)
+    if check is None:
+        return
+    try:
+        check()
+    except AutoglmError:
+        raise
+    except Exception as exc:
+        raise DataError(f"data loader {name!r} failed its check: {type(exc).__name__}: {exc}") from exc
 
 
 def _check_space_keys(

@@ -58,6 +58,9 @@ EpochCallback = Callable[[int, Mapping[str, float]], None]
 
 @runtime_checkable
 class DataLoader(Protocol):
+    """Produces the graph. May also define ``check()``: a cheap look (files present?) that
+    ``autoglm validate`` and the start of a run call before anything is loaded."""
+
     def load(self) -> "Data":
         """Return a PyG ``Data`` with ``x``, ``edge_index``, ``y`` and ``train/val/test_mask``."""
 

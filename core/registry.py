@@ -39,9 +39,10 @@ class Owner:
     version: str | None = None
 
     def __str__(self) -> str:
-        if self.distribution:
-            return f"plugin {self.plugin!r} (distribution {self.distribution} {self.version or ''})".replace(" )", ")")
-        return f"plugin {self.plugin!r}"
+        if not self.distribution:
+            return f"plugin {self.plugin!r}"
+        version = f" {self.version}" if self.version else ""
+        return f"plugin {self.plugin!r} (distribution {self.distribution}{version})"
 
 
 @dataclass(frozen=True)

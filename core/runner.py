@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from autoglm.core.artifacts import save_best_model
 from autoglm.core.config import RunConfig
+from autoglm.core.engine import check_data_loader
 from autoglm.core.errors import AutoglmError, DataError, RunError
 from autoglm.core.graph import check_graph
 from autoglm.core.protocols import Candidate, FitResult
@@ -74,6 +75,7 @@ class Runner:
         self.trainer = engine.build("trainers", cfg.trainer, source=src, path="trainer.options")
         self.tuner = engine.build("tuners", cfg.tuner, source=src, path="tuner.options")
         self.loader = engine.build("data_loaders", cfg.data, source=src, path="data.options")
+        check_data_loader(self.loader, cfg.data.name)
         reporters = [
             (f"{spec.name}#{i}", engine.build("reporters", spec, source=src, path=f"reporters[{i}].options"))
             for i, spec in enumerate(cfg.reporters or [])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from autoglm.plugins import Candidate, RunInfo, RunResult, TrialRecord, hookimpl
+from autoglm.plugins import RunInfo, RunResult, TrialRecord, hookimpl
 
 
 def format_params(params: dict[str, Any]) -> str:
@@ -29,9 +29,6 @@ class ConsoleReporter:
             f"autoglm: {d.get('num_nodes')} nodes, {d.get('num_edges')} edges, {d.get('num_classes')} classes; "
             f"budget {run.budget} trials; seed {run.seed}; run dir {run.run_dir}"
         )
-
-    def on_trial_start(self, trial: int, candidate: Candidate) -> None:
-        pass
 
     def on_trial_end(self, record: TrialRecord) -> None:
         head = f"[{record.trial:>3}/{self._budget}] {record.model:<6}"

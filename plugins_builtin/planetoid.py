@@ -34,7 +34,8 @@ class PlanetoidLoader:
         prefix = self.dataset.lower()
         return [f"ind.{prefix}.{n}" for n in RAW_NAMES if not (self.raw_dir / f"ind.{prefix}.{n}").is_file()]
 
-    def load(self) -> Any:
+    def check(self) -> None:
+        """Fail early (``autoglm validate``, before a run directory exists) when files are missing."""
         missing = self.missing_files()
         if missing:
             where = self.raw_dir.resolve()
@@ -44,6 +45,9 @@ class PlanetoidLoader:
                 "or point data.options.root at the folder that holds "
                 f"'{self.dataset}/raw/' (e.g. --set data.options.root=PATH)"
             )
+
+    def load(self) -> Any:
+        self.check()
         from torch_geometric.io import read_planetoid_data
 
         try:

@@ -256,22 +256,22 @@ CASES = [
     ),
     # only a factory can tell: validate() builds each component once
     pytest.param(
-        put("trainer.options.max_epochs", 0), "validate", "trainer.options",
+        put("trainer.options.max_epochs", 0), "validate", "trainer.options.max_epochs",
         ["trainer 'cuda'", "max_epochs must be at least 1", "got 0"],
         id="max-epochs-zero",
     ),
     pytest.param(
-        put("trainer.options.patience", -5), "validate", "trainer.options",
+        put("trainer.options.patience", -5), "validate", "trainer.options.patience",
         ["patience must be at least 1", "got -5"],
         id="patience-negative",
     ),
     pytest.param(
-        put("tuner.options.budget", 0), "validate", "tuner.options",
+        put("tuner.options.budget", 0), "validate", "tuner.options.budget",
         ["tuner 'random'", "budget must be at least 1", "got 0"],
         id="budget-zero-random",
     ),
     pytest.param(
-        put("tuner", {"name": "nevergrad", "options": {"budget": 0}}), "validate", "tuner.options",
+        put("tuner", {"name": "nevergrad", "options": {"budget": 0}}), "validate", "tuner.options.budget",
         ["tuner 'nevergrad'", "budget must be at least 1"],
         id="budget-zero-nevergrad",
     ),
@@ -286,12 +286,12 @@ CASES = [
         id="nevergrad-optimizer-unknown",
     ),
     pytest.param(
-        put("trainer.options.device", "gpu"), "validate", "trainer.options",
+        put("trainer.options.device", "gpu"), "validate", "trainer.options.device",
         ["device must be auto, cpu, cuda or cuda:N", "'gpu'"],
         id="device-invalid",
     ),
     pytest.param(
-        put("trainer.options.amp", True), "validate", "trainer.options", ["amp", "needs a CUDA device"],
+        put("trainer.options.amp", True), "validate", "trainer.options.amp", ["amp", "needs a CUDA device"],
         id="amp-on-cpu",
     ),
     pytest.param(
@@ -333,7 +333,7 @@ def test_cuda_requested_without_cuda(engine: Engine, tiny_config: dict[str, Any]
     tiny_config["trainer"]["options"]["device"] = "cuda"
     engine.load_config(tiny_config)  # the name and type are fine ...
     error = raises_config_error(lambda: engine.validate(tiny_config))  # ... the machine is not
-    assert error.path == "trainer.options"
+    assert error.path == "trainer.options.device"
     assert_mentions(error, ["device 'cuda' was requested", "CUDA is not available", "device: auto or cpu"])
 
 
@@ -481,7 +481,7 @@ def test_bad_override(
 
 def test_override_checked_by_validate(engine: Engine, tiny_config: dict[str, Any]) -> None:
     error = raises_config_error(lambda: engine.validate(tiny_config, overrides=["tuner.options.budget=0"]))
-    assert error.path == "tuner.options"
+    assert error.path == "tuner.options.budget"
     assert_mentions(error, ["budget must be at least 1"])
 
 

@@ -80,3 +80,12 @@ def test_missing_planetoid_folder_says_where_the_files_go(tmp_path: Path) -> Non
     message = str(excinfo.value)
     assert str(tmp_path / "nowhere" / "Cora" / "raw") in message
     assert "ind.cora.x" in message and "data.options.root" in message
+
+
+def test_validate_catches_a_missing_planetoid_folder_before_any_run(tmp_path: Path) -> None:
+    overrides = [f"data.options.root={tmp_path / 'nowhere'}"]
+    with pytest.raises(DataError, match="raw files not found"):
+        Engine(autoload=False).validate(REPO / "examples" / "cora.yaml", overrides)
+    with pytest.raises(DataError):
+        Engine(autoload=False).run(REPO / "examples" / "cora.yaml", overrides=overrides, output=tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # checked before the run directory is made
