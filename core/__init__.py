@@ -5,7 +5,7 @@ global state. Build an :class:`Engine` to do any of those::
 
     from autoglm.core import Engine
     result = Engine().run("examples/quickstart.yaml")
-    print(result.best.model, result.test_accuracy)
+    result.best.model, result.test_accuracy     # ('gcn', 0.85...)
 """
 
 from autoglm.core.artifacts import load_best_model

@@ -109,7 +109,11 @@ def _yaml_problem(exc: yaml.YAMLError) -> tuple[str, str | None]:
 
 def safe_load(text: str) -> Any:
     """YAML's safe loader with duplicate keys refused. Never constructs arbitrary objects."""
-    return yaml.load(text, Loader=_StrictSafeLoader)  # noqa: S506 - a SafeLoader subclass
+    loader = _StrictSafeLoader(text)  # a SafeLoader subclass: plain data only
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
