@@ -67,6 +67,9 @@ class DataLoader(Protocol):
 
 @runtime_checkable
 class Tuner(Protocol):
+    """Proposes candidates. May also define ``describe() -> dict``: facts decided at run time
+    (such as the optimizer actually used), recorded in ``summary.json``."""
+
     #: Number of candidates the tuner will propose in all.
     budget: int
 

@@ -190,6 +190,7 @@ class Runner:
                 "failed": sum(not r.ok for r in self.records),
             },
             "dataset": {"name": self.config.data.name, **self.sizes},
+            "tuner": {"name": self.config.tuner.name, **_describe(self.tuner)},
             "versions": versions(),
         }
         if self._best is None:
@@ -241,6 +242,12 @@ class Runner:
         result = RunResult(self.run_dir.path, best, test_acc, list(self.records), self.seed, wall, summary)
         self.reporters.emit("on_run_end", result)
         return result
+
+
+def _describe(component: Any) -> dict[str, Any]:
+    """A component's optional ``describe()``: facts decided at run time (e.g. the optimizer used)."""
+    describe = getattr(component, "describe", None)
+    return dict(describe()) if callable(describe) else {}
 
 
 def versions() -> dict[str, str | None]:

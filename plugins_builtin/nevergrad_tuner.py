@@ -121,6 +121,9 @@ class NevergradTuner:
     def _resolve(space: Any, chosen: dict[str, Any]) -> dict[str, Any]:
         return {name: _plain(chosen[name]) if is_tunable(p) else p for name, p in space.items()}
 
+    def describe(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer_name, "active_optimizer": getattr(self, "active_optimizer", None)}
+
     def tell(self, candidate: Candidate, score: float | None) -> None:
         loss = FAILED_LOSS if score is None else -float(score)
         self._optimizer.tell(candidate.handle, loss)
