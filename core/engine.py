@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
@@ -257,13 +258,26 @@ class Engine:
         without CUDA.
         """
         resolved = self.load_config(config, overrides)
-        src = resolved.source
-        check_data_loader(self.build("data_loaders", resolved.data, source=src, path="data.options"), resolved.data.name)
-        self.build("tuners", resolved.tuner, source=src, path="tuner.options")
-        self.build("trainers", resolved.trainer, source=src, path="trainer.options")
-        for i, spec in enumerate(resolved.reporters or []):
-            self.build("reporters", spec, source=src, path=f"reporters[{i}].options")
+        self.build_components(resolved)
         return resolved
+
+    def build_components(self, config: RunConfig) -> "Components":
+        """Build the run's components from a resolved config and run the loader's ``check()``.
+
+        The order puts option errors first; nothing is loaded or trained.
+        """
+        src = config.source
+        components = Components(
+            trainer=self.build("trainers", config.trainer, source=src, path="trainer.options"),
+            tuner=self.build("tuners", config.tuner, source=src, path="tuner.options"),
+            data_loader=self.build("data_loaders", config.data, source=src, path="data.options"),
+            reporters=[
+                (f"{spec.name}#{i}", self.build("reporters", spec, source=src, path=f"reporters[{i}].options"))
+                for i, spec in enumerate(config.reporters or [])
+            ],
+        )
+        check_data_loader(components.data_loader, config.data.name)
+        return components
 
     def search_space(self, config: RunConfig) -> SearchSpace:
         """The effective space: each model's defaults and the trainer's, with config overrides."""
@@ -297,6 +311,17 @@ class Engine:
 
         resolved = self.load_config(config, overrides)
         return Runner(self, resolved, output=output, overwrite=overwrite, extra_reporters=list(reporters)).run()
+
+
+@dataclass
+class Components:
+    """The components of one run, built from its config."""
+
+    trainer: Any
+    tuner: Any
+    data_loader: Any
+    #: (label, reporter) pairs; labels tell two reporters of one name apart in messages.
+    reporters: list[tuple[str, Any]]
 
 
 def check_data_loader(loader: Any, name: str) -> None:

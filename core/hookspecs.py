@@ -22,7 +22,8 @@ def autoglm_register_data_loaders(register: Any) -> None:
 
     Call ``register(name, factory, summary=...)`` once per loader. ``factory(**options)``
     receives the options of the config's ``data`` section and returns an object
-    with a ``load()`` method (see :class:`autoglm.plugins.DataLoader`).
+    with a ``load()`` method and, optionally, a cheap ``check()`` run before any
+    data is loaded (see :class:`autoglm.plugins.DataLoader`).
 
     :param register: Registers one data loader for this plugin. Raises
         :class:`~autoglm.core.errors.RegistryError` on a duplicate or invalid name.

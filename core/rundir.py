@@ -80,18 +80,6 @@ class RunDirectory:
             handle.flush()
             os.fsync(handle.fileno())
 
-    def read_trials(self) -> list[TrialRecord]:
-        path = self / TRIALS
-        if not path.exists():
-            return []
-        records = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                records.append(TrialRecord.from_dict(json.loads(line)))
-            except (json.JSONDecodeError, TypeError):
-                continue  # a line cut short by a kill
-        return records
-
     def write_leaderboard(self, records: Iterable[TrialRecord]) -> None:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")

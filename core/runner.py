@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from autoglm.core.artifacts import save_best_model
 from autoglm.core.config import RunConfig
-from autoglm.core.engine import check_data_loader
 from autoglm.core.errors import AutoglmError, DataError, RunError
 from autoglm.core.graph import check_graph
 from autoglm.core.protocols import Candidate, FitResult
@@ -70,18 +69,10 @@ class Runner:
     # -- setup -----------------------------------------------------------
 
     def _build(self) -> None:
-        """Build every component before touching data: option errors surface first."""
-        src, engine, cfg = self.config.source, self.engine, self.config
-        self.trainer = engine.build("trainers", cfg.trainer, source=src, path="trainer.options")
-        self.tuner = engine.build("tuners", cfg.tuner, source=src, path="tuner.options")
-        self.loader = engine.build("data_loaders", cfg.data, source=src, path="data.options")
-        check_data_loader(self.loader, cfg.data.name)
-        reporters = [
-            (f"{spec.name}#{i}", engine.build("reporters", spec, source=src, path=f"reporters[{i}].options"))
-            for i, spec in enumerate(cfg.reporters or [])
-        ]
-        reporters += [(f"host#{i}", r) for i, r in enumerate(self.extra_reporters)]
-        self.reporters = ReporterGroup(reporters)
+        components = self.engine.build_components(self.config)
+        self.trainer, self.tuner, self.loader = components.trainer, components.tuner, components.data_loader
+        extra = [(f"host#{i}", r) for i, r in enumerate(self.extra_reporters)]
+        self.reporters = ReporterGroup(components.reporters + extra)
 
     def _load_data(self) -> tuple[Any, dict[str, int]]:
         name = self.config.data.name
@@ -104,10 +95,11 @@ class Runner:
         # load holds no run, so the corrected command needs no --overwrite.
         data, sizes = self._load_data()
         self.data, self.sizes = data, sizes
-        self.run_dir.write_config(self.config.to_dict())
+        resolved = self.config.to_dict()
+        self.run_dir.write_config(resolved)
         log.info("run directory: %s (seed %d)", self.run_dir.path, self.seed)
         self.tuner.setup(self.engine.search_space(self.config), seed=self.seed)
-        info = RunInfo(self.run_dir.path, self.config.to_dict(), self.seed, int(self.tuner.budget), sizes)
+        info = RunInfo(self.run_dir.path, resolved, self.seed, int(self.tuner.budget), sizes)
         self.reporters.emit("on_run_start", info)
         try:
             self._search()

@@ -26,18 +26,38 @@ def make_engine(*plugins: Any, builtins: bool = True, strict: bool = True) -> En
     return Engine(plugins=plugins, autoload=False, builtins=builtins, strict=strict)
 
 
-def tiny_graph(*, num_nodes: int = 200, num_classes: int = 3, num_features: int = 8, seed: int = 0) -> Any:
-    """A small graph with train/val/test masks, built with the synthetic loader's recipe."""
+#: Options of the small synthetic graph every helper here uses (200 nodes, 3 classes).
+TINY_GRAPH = {"num_nodes": 200, "num_classes": 3, "num_features": 8, "train_per_class": 10, "num_val": 50}
+
+
+def tiny_graph(*, seed: int = 0) -> Any:
+    """The :data:`TINY_GRAPH` graph, with train/val/test masks, built by the synthetic loader."""
     from autoglm.plugins_builtin.synthetic import SyntheticGraph
 
-    return SyntheticGraph(
-        num_nodes=num_nodes,
-        num_classes=num_classes,
-        num_features=num_features,
-        train_per_class=10,
-        num_val=50,
-        seed=seed,
-    ).load()
+    return SyntheticGraph(**TINY_GRAPH, seed=seed).load()
+
+
+def tiny_config(
+    output: str | Path,
+    *,
+    models: Iterable[str] | None = None,
+    budget: int = 2,
+    max_epochs: int = 20,
+    tuner: str = "random",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A complete config for a fast CPU search on :data:`TINY_GRAPH`, with no reporters."""
+    config: dict[str, Any] = {
+        "seed": seed,
+        "output": str(output),
+        "data": {"name": "synthetic", "options": dict(TINY_GRAPH)},
+        "tuner": {"name": tuner, "options": {"budget": budget}},
+        "trainer": {"name": "cuda", "options": {"device": "cpu", "max_epochs": max_epochs, "patience": max_epochs}},
+        "reporters": [],
+    }
+    if models is not None:
+        config["search"] = {"models": list(models)}
+    return config
 
 
 def check_model(engine: Engine, name: str, *, samples: int = 3, seed: int = 0) -> None:
@@ -73,15 +93,6 @@ def run_tiny_search(
     tuner: str = "random",
     seed: int = 0,
 ) -> RunResult:
-    """Run a whole search on a 200-node synthetic graph, with no console output."""
-    config = {
-        "seed": seed,
-        "data": {"name": "synthetic", "options": {"num_nodes": 200, "num_classes": 3, "num_features": 8,
-                                                 "train_per_class": 10, "num_val": 50}},
-        "tuner": {"name": tuner, "options": {"budget": budget}},
-        "trainer": {"name": "cuda", "options": {"device": "cpu", "max_epochs": max_epochs, "patience": max_epochs}},
-        "reporters": [],
-    }
-    if models is not None:
-        config["search"] = {"models": list(models)}
-    return engine.run(config, output=output)
+    """Run a whole search (:func:`tiny_config`) with no console output."""
+    config = tiny_config(output, models=models, budget=budget, max_epochs=max_epochs, tuner=tuner, seed=seed)
+    return engine.run(config)

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from autoglm.plugins import testing
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_PLANETOID = REPO.parent / "shared" / "data" / "planetoid"
 
@@ -29,16 +31,5 @@ def cora_root() -> Path:
 
 @pytest.fixture
 def tiny_config(tmp_path: Path) -> dict[str, Any]:
-    """A complete, fast config: 200-node synthetic graph, 2 random trials, 20 CPU epochs."""
-    return {
-        "seed": 0,
-        "output": str(tmp_path / "run"),
-        "data": {
-            "name": "synthetic",
-            "options": {"num_nodes": 200, "num_classes": 3, "num_features": 8, "train_per_class": 10, "num_val": 50},
-        },
-        "search": {"models": ["gcn", "gat"]},
-        "tuner": {"name": "random", "options": {"budget": 2}},
-        "trainer": {"name": "cuda", "options": {"device": "cpu", "max_epochs": 20, "patience": 20}},
-        "reporters": [],
-    }
+    """A complete, fast config: 200-node synthetic graph, 2 random trials over gcn and gat, 20 CPU epochs."""
+    return testing.tiny_config(tmp_path / "run", models=["gcn", "gat"])

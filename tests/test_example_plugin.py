@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
+from autoglm.plugins.testing import tiny_config
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "autoglm-example-plugin"
 CLI = [sys.executable, "-c", "from autoglm.cli.main import main; main()"]
@@ -80,18 +82,7 @@ def test_plugins_lists_the_entry_point_and_its_distribution(plugin_env: dict[str
 
 def test_run_searches_the_plugin_model(plugin_env: dict[str, str], tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    config = {
-        "seed": 0,
-        "output": str(run_dir),
-        "data": {
-            "name": "synthetic",
-            "options": {"num_nodes": 200, "num_classes": 3, "num_features": 8, "train_per_class": 10, "num_val": 50},
-        },
-        "search": {"models": ["mlp"]},
-        "tuner": {"name": "random", "options": {"budget": 2}},
-        "trainer": {"name": "cuda", "options": {"device": "cpu", "max_epochs": 20, "patience": 20}},
-        "reporters": [],
-    }
+    config = tiny_config(run_dir, models=["mlp"])
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
 

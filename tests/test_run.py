@@ -119,7 +119,7 @@ def test_best_model_reloads_without_pickle(tiny_config: dict[str, Any]) -> None:
     assert spec["model"] == result.best.model and spec["model_params"] == result.best.model_params
     from autoglm.plugins.testing import tiny_graph
 
-    data = tiny_graph(num_nodes=200, num_classes=3, num_features=8)
+    data = tiny_graph()  # the graph tiny_config runs on
     with torch.no_grad():
         predicted = model(data.x, data.edge_index).argmax(-1)
     rows = list(csv.DictReader((result.run_dir / "predictions.csv").open()))
