@@ -2,6 +2,14 @@
 
 The raw files are read in place and nothing is written next to them, so a
 shared or read-only data folder is fine.
+
+The raw files are a trust boundary: seven of them are pickles, usually
+downloaded from somewhere, and unpickling with plain :mod:`pickle` (as PyG's
+``read_planetoid_data`` does) runs any code a tampered file names. They are
+therefore read by :mod:`autoglm.plugins_builtin.planetoid.files`, whose
+unpickler admits only the numpy, scipy-CSR and ``defaultdict(list)`` globals
+the real files hold and refuses anything else with a :class:`DataError`
+before it runs; the graph it builds is the one PyG's reader gives.
 """
 
 from __future__ import annotations
@@ -10,8 +18,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from autoglm.plugins import DataError, hookimpl
+from autoglm.plugins_builtin.planetoid.files import PICKLED_PARTS, TEST_INDEX_PART, read_planetoid
 
-RAW_NAMES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+RAW_NAMES = (*PICKLED_PARTS, TEST_INDEX_PART)
 
 
 class PlanetoidLoader:
@@ -48,11 +57,11 @@ class PlanetoidLoader:
 
     def load(self) -> Any:
         self.check()
-        from torch_geometric.io import read_planetoid_data
-
         try:
-            data = read_planetoid_data(str(self.raw_dir), self.dataset.lower())
-        except Exception as exc:
+            data = read_planetoid(self.raw_dir, self.dataset.lower())
+        except DataError as exc:
+            raise DataError(f"Planetoid {self.dataset}: {exc}") from None
+        except Exception as exc:  # a case the checks missed: still one message, not a traceback
             raise DataError(
                 f"Planetoid {self.dataset}: cannot read the raw files in {str(self.raw_dir)!r}: "
                 f"{type(exc).__name__}: {exc}"
