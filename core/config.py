@@ -220,8 +220,11 @@ def parse_config(document: Any, *, source: str = "<config>") -> RunConfig:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ConfigError(f"seed must be a non-negative integer or null, got {seed!r}", source=source, path="seed")
     output = document.get("output")
-    if output is not None and not isinstance(output, str):
-        raise ConfigError(f"output must be a directory path, got {output!r}", source=source, path="output")
+    if output is not None and (not isinstance(output, str) or not output.strip()):
+        # '' would mean the current directory: a run would litter wherever the command was started
+        raise ConfigError(
+            f"output must be a directory path, e.g. runs/mine, got {output!r}", source=source, path="output"
+        )
 
     reporters = document.get("reporters")
     if reporters is not None:
@@ -270,7 +273,12 @@ def _search(value: Any, source: str) -> SearchSpec:
     if value is None:
         return SearchSpec()
     if not isinstance(value, Mapping):
-        raise ConfigError(f"search must be a mapping with keys {', '.join(SEARCH_KEYS)}", source=source, path="search")
+        raise ConfigError(
+            f"search must be a mapping with keys {', '.join(SEARCH_KEYS)}, e.g. {{models: [gcn]}}; "
+            f"got a {type(value).__name__}: {value!r}",
+            source=source,
+            path="search",
+        )
     _no_unknown_keys(value, SEARCH_KEYS, "search", source)
     models = value.get("models")
     if models is not None:
@@ -286,7 +294,12 @@ def _search(value: Any, source: str) -> SearchSpec:
             raise ConfigError(f"search.models lists a model twice: {models}", source=source, path="search.models")
     space = value.get("space") or {}
     if not isinstance(space, Mapping):
-        raise ConfigError("search.space maps model names to parameters", source=source, path="search.space")
+        raise ConfigError(
+            "search.space maps model names to parameters, e.g. {gcn: {hidden: {int: [16, 64]}}}; "
+            f"got a {type(space).__name__}: {space!r}",
+            source=source,
+            path="search.space",
+        )
     parsed_space = {}
     for model, params in space.items():
         parsed_space[str(model)] = _params(params, f"search.space.{model}", source)

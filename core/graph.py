@@ -22,6 +22,8 @@ def check_graph(data: Any, *, source: str) -> dict[str, int]:
     x, edge_index, y = data.x, data.edge_index, data.y
     if not isinstance(x, torch.Tensor) or x.dim() != 2 or not x.is_floating_point():
         fail(f"x must be a 2-D float tensor [num_nodes, num_features], got {_describe(x)}")
+    if x.dtype != torch.float32:  # models and trainers work in float32; anything else fails deep in torch
+        fail(f"x must hold float32 features, got {x.dtype}; convert it in the loader (data.x = data.x.float())")
     num_nodes = x.size(0)
     if num_nodes == 0 or x.size(1) == 0:
         fail(f"x is empty ({tuple(x.shape)})")
@@ -30,14 +32,19 @@ def check_graph(data: Any, *, source: str) -> dict[str, int]:
         fail(f"x holds NaN or infinite values in {bad} node(s); clean or impute the features")
     if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.size(0) != num_nodes or y.is_floating_point():
         fail(f"y must be a 1-D integer tensor of {num_nodes} labels, got {_describe(y)}")
+    if y.dtype != torch.long:  # what cross-entropy takes as class indices
+        fail(f"y must hold int64 (torch.long) labels, got {y.dtype}; convert it in the loader (data.y = data.y.long())")
     if not isinstance(edge_index, torch.Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2:
         fail(f"edge_index must be a [2, num_edges] integer tensor, got {_describe(edge_index)}")
     if edge_index.is_floating_point():
         fail("edge_index must hold integers")
     if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
+        low, high = int(edge_index.min()), int(edge_index.max())
+        bad = low if low < 0 else high
+        count = int(((edge_index < 0) | (edge_index >= num_nodes)).any(dim=0).sum())
         fail(
-            f"edge_index refers to node {int(edge_index.max())} (or a negative index) but the graph "
-            f"has {num_nodes} nodes (valid: 0..{num_nodes - 1})"
+            f"edge_index refers to node {bad} but the graph has {num_nodes} nodes (valid: 0..{num_nodes - 1}); "
+            f"{count} edge(s) point outside the graph"
         )
     num_classes = int(getattr(data, "num_classes", 0) or 0) or int(y.max()) + 1
     if int(y.min()) < 0 or int(y.max()) >= num_classes:

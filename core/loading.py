@@ -128,7 +128,31 @@ class PluginLoader:
                 self._load_builtin(module_path)
         for plugin in host_plugins:
             self._load_host(plugin)
+        self._check_env_names()
         return self.infos
+
+    def _check_env_names(self) -> None:
+        """A name in AUTOGLM_PLUGINS or AUTOGLM_DISABLE_PLUGINS that matches no plugin is a typo: say so.
+
+        Left silent, ``AUTOGLM_PLUGINS=gnc`` would load nothing and the run would fail
+        later with "unknown model", far from the cause. A warning, or an error in strict mode.
+        """
+        from autoglm.core.config import unknown_name_message
+
+        named = [(ENV_ONLY, name) for name in sorted(self.settings.only or ())]
+        named += [(ENV_DISABLE, name) for name in sorted(self.settings.disabled)]
+        if not named:
+            return
+        known = {info.name for info in self.infos} | set(BUILTIN_NAMES)
+        if not self.settings.autoload:  # entry points were not scanned, but their names still count
+            known |= {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+        for env, name in named:
+            if name in known:
+                continue
+            message = f"{env}: " + unknown_name_message("plugin", name, known).replace("accepted:", "installed plugins:", 1)
+            if self.settings.strict:
+                raise PluginError(message)
+            log.warning("%s (ignored)", message)
 
     # -- sources ---------------------------------------------------------
 

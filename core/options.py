@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from autoglm.core.config import unknown_name_message
 from autoglm.core.errors import ConfigError
 from autoglm.core.registry import Component, factory_parameters
-from autoglm.core.space import Choice, Float, Int
+from autoglm.core.space import Choice, Float, Int, is_tunable
 
 
 def check_options(component: Component, options: Mapping[str, Any], *, source: str, path: str) -> None:
@@ -64,18 +64,70 @@ def check_space_values(component: Component, space: Mapping[str, Any], *, source
     label = f"model {component.name!r}"
     for key, value in space.items():
         expected = hints.get(key, params[key].annotation) if key in params else inspect.Parameter.empty
-        if isinstance(value, Choice):
-            candidates = list(value.options)
-        elif isinstance(value, (Int, Float)):
-            candidates = [value.low, value.high]
-            if isinstance(value, Float) and expected is int:
-                raise ConfigError(f"{key!r} takes integers: use int, not float", source=source, path=f"{path}.{key}")
-        else:
-            candidates = [value]
-        for candidate in candidates:
-            problem = type_problem(candidate, expected)
-            if problem:
-                raise ConfigError(f"{problem} for {label}", source=source, path=f"{path}.{key}")
+        _check_value(key, value, expected, label, source=source, path=path)
+
+
+def check_training_space_values(
+    component: Component, space: Mapping[str, Any], *, source: str, path: str = "search.training_space"
+) -> None:
+    """Type-check overrides of a trainer's tunables against the kind of value it declares for each.
+
+    A trainer's tunables (``lr``, ``weight_decay``) are not factory parameters, so the
+    declared default space is the only schema: a Float takes numbers, an Int integers,
+    a Choice or constant values of the same type. Without this, ``lr: fast`` passes
+    validation and every trial then fails with "could not convert string to float".
+    """
+    label = f"trainer {component.name!r}"
+    for key, value in space.items():
+        _check_value(key, value, _declared_type(component.search_space.get(key)), label, source=source, path=path)
+
+
+def check_model_constants(component: Component, space: Mapping[str, Any], *, source: str, path: str) -> None:
+    """Build a model once (tiny sizes) with the constants of its effective space.
+
+    A constant no trial can use (``dropout: 1.5``, ``layers: 0``) is then a config
+    error before the run starts, pointing at the parameter, instead of every trial
+    failing with the same ValueError. Only the factory's ValueErrors count; other
+    failures are left to the trials, which record them.
+    """
+    constants = {key: value for key, value in space.items() if not is_tunable(value)}
+    if not constants:
+        return
+    try:
+        component.factory(1, 2, **constants)
+    except ValueError as exc:
+        first_word = str(exc).split(" ", 1)[0]
+        where = f"{path}.{first_word}" if first_word in constants else path
+        raise ConfigError(f"model {component.name!r}: {exc}", source=source, path=where) from None
+    except Exception:  # not a statement about the config: the trials will record it
+        return
+
+
+def _declared_type(declared: Any) -> Any:
+    if isinstance(declared, Float):
+        return float
+    if isinstance(declared, Int):
+        return int
+    values = list(declared.options) if isinstance(declared, Choice) else [declared]
+    kinds = {type(v) for v in values}
+    if len(kinds) == 1 and next(iter(kinds)) in (bool, int, float, str):
+        return next(iter(kinds))
+    return inspect.Parameter.empty  # undeclared or mixed: nothing to check against
+
+
+def _check_value(key: str, value: Any, expected: Any, label: str, *, source: str, path: str) -> None:
+    if isinstance(value, Choice):
+        candidates = list(value.options)
+    elif isinstance(value, (Int, Float)):
+        candidates = [value.low, value.high]
+        if isinstance(value, Float) and expected is int:
+            raise ConfigError(f"{key!r} takes integers: use int, not float", source=source, path=f"{path}.{key}")
+    else:
+        candidates = [value]
+    for candidate in candidates:
+        problem = type_problem(candidate, expected)
+        if problem:
+            raise ConfigError(f"{problem} for {label}", source=source, path=f"{path}.{key}")
 
 
 def _fits(value: Any, expected: Any) -> bool:

@@ -12,7 +12,7 @@ import difflib
 import inspect
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from autoglm.core.errors import DuplicateComponentError, RegistryError, UnknownComponentError
 
@@ -98,6 +98,9 @@ class Registry:
         self._frozen = False
         #: Plugins that failed to load, named in "unknown component" errors.
         self.failed_plugins: Mapping[str, str] = {}
+        #: Plugins switched off by AUTOGLM_PLUGINS / AUTOGLM_DISABLE_PLUGINS, also named there:
+        #: "known trainers: none" alone does not tell the user that an environment switch hid them.
+        self.disabled_plugins: Sequence[str] = ()
 
     def register(
         self,
@@ -194,6 +197,11 @@ class Registry:
         if self.failed_plugins:
             failed = "; ".join(f"{plugin}: {reason}" for plugin, reason in sorted(self.failed_plugins.items()))
             parts.append(f"plugins that failed to load: {failed}")
+        if self.disabled_plugins:
+            parts.append(
+                "plugins disabled by AUTOGLM_PLUGINS / AUTOGLM_DISABLE_PLUGINS: "
+                + ", ".join(sorted(self.disabled_plugins))
+            )
         return "; ".join(parts)
 
 

@@ -79,7 +79,7 @@ class Choice:
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", tuple(self.options))
         if not self.options:
-            raise ValueError("choice needs at least one option")
+            raise ValueError("choice needs at least one option, e.g. {choice: [16, 32]}")
 
     def sample(self, rng: random.Random) -> Any:
         return rng.choice(self.options)
