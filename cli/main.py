@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -64,6 +66,7 @@ def cli(ctx: click.Context, debug: bool, strict: bool, quiet: bool) -> None:
     Quick start:
       autoglm run examples/quickstart.yaml
       autoglm run examples/cora.yaml --set data.options.root=PATH --set tuner.options.budget=20
+      autoglm run --resume runs/quickstart      # continue a stopped or killed run
     """
     ctx.ensure_object(dict)
     ctx.obj.update(debug=debug, strict=strict)
@@ -95,17 +98,46 @@ overrides_option = click.option(
 
 
 @cli.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("config", required=False, type=click.Path(path_type=Path))
 @overrides_option
-@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), help="Run directory (overrides 'output').")
+@click.option("--output", "-o", metavar="DIR", help="Run directory (overrides 'output').")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in the output directory.")
+@click.option(
+    "--resume",
+    "resume_dir",
+    metavar="RUN_DIR",
+    type=click.Path(path_type=Path),
+    help="Continue the interrupted run in RUN_DIR (CONFIG, if given, must match its recorded config).",
+)
 @click.pass_context
-def run(ctx: click.Context, config: Path, overrides: tuple[str, ...], output: Path | None, overwrite: bool) -> None:
-    """Run the search described by CONFIG and write a run directory."""
+def run(
+    ctx: click.Context,
+    config: Path | None,
+    overrides: tuple[str, ...],
+    output: str | None,
+    overwrite: bool,
+    resume_dir: Path | None,
+) -> None:
+    """Run the search described by CONFIG and write a run directory.
+
+    Ctrl-C (or SIGTERM) stops a run cleanly; `autoglm run --resume RUN_DIR`
+    continues it, or one that was killed outright, keeping every finished trial.
+    """
 
     def body() -> None:
+        if resume_dir is None and config is None:
+            raise UsageError("give a CONFIG to start a run, or --resume RUN_DIR to continue one")
+        if resume_dir is not None and (overwrite or output is not None):
+            raise UsageError("--resume continues the run in RUN_DIR; it cannot be combined with --output or --overwrite")
+        if output is not None and not output.strip():
+            # click would make '' the current directory: `--output "$UNSET"` must not scatter a run there.
+            raise UsageError(f"--output needs a directory path, got {output!r}")
         engine = make_engine(ctx)
-        result = engine.run(config, overrides=overrides, output=output, overwrite=overwrite)
+        with sigterm_as_interrupt():
+            if resume_dir is not None:
+                result = engine.resume(resume_dir, config, overrides=overrides)
+            else:
+                result = engine.run(config, overrides=overrides, output=None if output is None else Path(output), overwrite=overwrite)
         click.echo(
             f"selected {result.best.model} (trial {result.best.trial}): val {result.val_accuracy:.4f}, "
             f"test {result.test_accuracy:.4f}; run directory {result.run_dir}"
@@ -114,8 +146,26 @@ def run(ctx: click.Context, config: Path, overrides: tuple[str, ...], output: Pa
     guarded(ctx, body)
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """A pre-empted job gets SIGTERM: stop the way Ctrl-C does, so the run can be resumed."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (e.g. a host calling the CLI from a worker)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @cli.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("config", type=click.Path(path_type=Path))
 @overrides_option
 @click.pass_context
 def validate(ctx: click.Context, config: Path, overrides: tuple[str, ...]) -> None:
@@ -204,10 +254,15 @@ def show(ctx: click.Context, run_dir: Path) -> None:
     """Print the summary and leaderboard of a run directory."""
 
     def body() -> None:
-        from autoglm.core.rundir import LEADERBOARD, SUMMARY
+        from autoglm.core.rundir import CONFIG, LEADERBOARD, SUMMARY
 
         summary_path = run_dir / SUMMARY
         if not summary_path.exists():
+            if (run_dir / CONFIG).exists():
+                raise UsageError(
+                    f"{str(run_dir)!r} has no {SUMMARY}: the run was stopped before it finished; "
+                    f"continue it with: autoglm run --resume {run_dir}"
+                )
             raise UsageError(f"{str(run_dir)!r} has no {SUMMARY}: not a finished autoglm run")
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
         click.echo(json.dumps({k: summary[k] for k in ("status", "best", "test", "trials", "seed", "wall_time_s") if k in summary}, indent=2))

@@ -34,7 +34,7 @@ from autoglm.core.errors import (
     UnknownComponentError,
 )
 from autoglm.core.loading import LoadSettings, PluginInfo, PluginLoader
-from autoglm.core.options import check_options, check_space_values
+from autoglm.core.options import check_model_constants, check_options, check_space_values, check_training_space_values
 from autoglm.core.protocols import SearchSpace
 from autoglm.core.registry import KIND_LABELS, KINDS, Component, Owner, Registry
 
@@ -77,8 +77,10 @@ class Engine:
         for kind in KINDS:
             self._collect(kind)
         failed = {p.name: p.error or "" for p in self._plugins if p.status == "failed"}
+        disabled = [p.name for p in self._plugins if p.status == "disabled"]
         for registry in self._registries.values():
             registry.failed_plugins = failed
+            registry.disabled_plugins = disabled
             registry.freeze()
 
     # -- building --------------------------------------------------------
@@ -208,6 +210,7 @@ class Engine:
         _check_space_keys(
             search.training_space, trainer.search_space, f"trainer {trainer.name!r}", src, "search.training_space"
         )
+        check_training_space_values(trainer, search.training_space, source=src)
         return config
 
     def _default_name(self, section: str, source: str) -> str:
@@ -276,6 +279,9 @@ class Engine:
                 for i, spec in enumerate(config.reporters or [])
             ],
         )
+        for name, space in self.search_space(config).models.items():
+            # A constant no trial can use is a config error now, not N failed trials later.
+            check_model_constants(self.component("models", name), space, source=src, path=f"search.space.{name}")
         check_data_loader(components.data_loader, config.data.name)
         return components
 
@@ -312,6 +318,40 @@ class Engine:
         resolved = self.load_config(config, overrides)
         return Runner(self, resolved, output=output, overwrite=overwrite, extra_reporters=list(reporters)).run()
 
+    def resume(
+        self,
+        run_dir: str | Path,
+        config: str | Path | Mapping[str, Any] | RunConfig | None = None,
+        *,
+        overrides: Iterable[str] = (),
+        reporters: Iterable[Any] = (),
+    ) -> "RunResult":
+        """Continue an interrupted (or killed) run in ``run_dir`` until its budget is done.
+
+        Finished trials are kept and replayed into the tuner; trials that were running
+        are run again. ``config`` and ``overrides`` are optional: when given they must
+        describe the same run as the recorded ``config.yaml`` (a difference is refused).
+        """
+        from autoglm.core.rundir import CONFIG, RunDirectory
+        from autoglm.core.runner import Runner
+
+        directory = RunDirectory(run_dir)
+        directory.require_run()
+        recorded = self.load_config(directory / CONFIG)
+        if config is not None or overrides:
+            requested = self.load_config(directory / CONFIG if config is None else config, overrides)
+            if requested.seed is None:
+                requested.seed = recorded.seed
+            differences = config_differences(recorded.to_dict(), requested.to_dict(), ignore=("output",))
+            if differences:
+                shown = "; ".join(differences[:5]) + (f"; and {len(differences) - 5} more" if len(differences) > 5 else "")
+                raise ConfigError(
+                    f"cannot resume {str(directory.path)!r} with a different config ({shown}). Resume with the "
+                    f"recorded config (leave out CONFIG and --set) or start a new run in another --output",
+                    source=requested.source,
+                )
+        return Runner(self, recorded, output=directory.path, resume=True, extra_reporters=list(reporters)).run()
+
 
 @dataclass
 class Components:
@@ -347,6 +387,32 @@ def _check_space_keys(
                 source=source,
                 path=f"{path}.{key}",
             )
+
+
+def config_differences(recorded: Any, requested: Any, *, ignore: Iterable[str] = (), path: str = "") -> list[str]:
+    """Key paths where two resolved configs differ, each as ``path: run has X, config has Y``."""
+    if isinstance(recorded, Mapping) and isinstance(requested, Mapping):
+        found = []
+        for key in sorted(set(recorded) | set(requested), key=str):
+            if key in ignore:
+                continue
+            where = f"{path}.{key}" if path else str(key)
+            found += config_differences(recorded.get(key, _UNSET), requested.get(key, _UNSET), path=where)
+        return found
+    if isinstance(recorded, list) and isinstance(requested, list) and len(recorded) == len(requested):
+        found = []
+        for i, (a, b) in enumerate(zip(recorded, requested)):
+            found += config_differences(a, b, path=f"{path}[{i}]")
+        return found
+    if recorded == requested:
+        return []
+    def shown(value: Any) -> str:
+        return "nothing" if value is _UNSET else repr(value)
+
+    return [f"{path or 'config'}: run has {shown(recorded)}, config has {shown(requested)}"]
+
+
+_UNSET = object()
 
 
 def _drop_nulls(document: Mapping[str, Any]) -> dict[str, Any]:

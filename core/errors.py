@@ -60,5 +60,11 @@ class RunError(AutoglmError):
     """The run could not produce a result (for example every trial failed)."""
 
 
+class RunInterrupted(AutoglmError):
+    """The run was stopped (Ctrl-C, SIGTERM); finished trials are kept and it can be resumed."""
+
+    exit_code = 130
+
+
 class TrialError(AutoglmError):
     """One trial failed; the search records it and goes on."""

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 @dataclass
 class TrialRecord:
-    """One finished trial. ``status`` is ``ok`` or ``failed`` (then ``error`` says why)."""
+    """One trial. ``status`` is ``ok``, ``failed`` or ``interrupted`` (then ``error`` says why)."""
 
     trial: int
     status: str
@@ -51,6 +51,8 @@ class RunInfo:
     seed: int
     budget: int
     dataset: dict[str, Any] = field(default_factory=dict)
+    #: Finished trials carried over from an earlier process (``resume``); 0 for a fresh run.
+    resumed_trials: int = 0
 
 
 @dataclass

@@ -1,7 +1,12 @@
 """One search, start to finish: the trial loop and what it leaves in the run directory.
 
 Selection uses validation scores only; the selected model touches the test
-split once, after the budget is spent.
+split once, after the budget is spent. A run survives being stopped: Ctrl-C
+marks the running trial interrupted and writes the leaderboard so far, and
+``resume`` (after a Ctrl-C or a SIGKILL alike) replays the finished trials into
+a freshly seeded tuner, re-runs the ones that were running and completes the
+budget, so a resumed run proposes and trains exactly what an uninterrupted one
+would have.
 """
 
 from __future__ import annotations
@@ -14,21 +19,24 @@ import secrets
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping, NoReturn
 
 from autoglm.core.artifacts import save_best_model
 from autoglm.core.config import RunConfig
-from autoglm.core.errors import AutoglmError, DataError, RunError
+from autoglm.core.errors import AutoglmError, DataError, RunError, RunInterrupted
 from autoglm.core.graph import check_graph
 from autoglm.core.protocols import Candidate, FitResult
 from autoglm.core.reporting import ReporterGroup
 from autoglm.core.results import RunInfo, RunResult, TrialRecord, leaderboard
-from autoglm.core.rundir import SUMMARY, RunDirectory
+from autoglm.core.rundir import LEADERBOARD, SUMMARY, RunDirectory
 
 if TYPE_CHECKING:  # pragma: no cover
     from autoglm.core.engine import Engine
 
 log = logging.getLogger(__name__)
+
+#: Statuses of trials that ended on their own; anything else (``interrupted``) runs again on resume.
+FINISHED = ("ok", "failed")
 
 
 def trial_seed(run_seed: int, trial: int) -> int:
@@ -49,6 +57,7 @@ class Runner:
         *,
         output: str | Path | None = None,
         overwrite: bool = False,
+        resume: bool = False,
         extra_reporters: list[Any] | None = None,
     ) -> None:
         self.engine = engine
@@ -62,9 +71,13 @@ class Runner:
         self.seed: int = config.seed
         self.run_dir = RunDirectory(config.output)
         self.overwrite = overwrite
+        self.resume = resume
         self.extra_reporters = extra_reporters or []
         self.records: list[TrialRecord] = []
-        self._best: tuple[TrialRecord, FitResult] | None = None
+        #: The best finished trial and its weights (on the CPU).
+        self._best: tuple[TrialRecord, Mapping[str, Any]] | None = None
+        #: (trial number, candidate, start time) of the trial being trained, for Ctrl-C.
+        self._running: tuple[int, Candidate, float] | None = None
 
     # -- setup -----------------------------------------------------------
 
@@ -90,41 +103,133 @@ class Runner:
         started = time.perf_counter()
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self._build()
-        self.run_dir.create(overwrite=self.overwrite)
+        if self.resume:
+            self.run_dir.require_run()
+        else:
+            self.run_dir.create(overwrite=self.overwrite)
         # The config is written only once the data loaded: a directory left by a failed
         # load holds no run, so the corrected command needs no --overwrite.
         data, sizes = self._load_data()
         self.data, self.sizes = data, sizes
         resolved = self.config.to_dict()
-        self.run_dir.write_config(resolved)
+        if not self.resume:
+            self.run_dir.write_config(resolved)
         log.info("run directory: %s (seed %d)", self.run_dir.path, self.seed)
         self.tuner.setup(self.engine.search_space(self.config), seed=self.seed)
-        info = RunInfo(self.run_dir.path, resolved, self.seed, int(self.tuner.budget), sizes)
+        kept = self._restore() if self.resume else 0
+        info = RunInfo(self.run_dir.path, resolved, self.seed, int(self.tuner.budget), sizes, resumed_trials=kept)
         self.reporters.emit("on_run_start", info)
         try:
-            self._search()
-            result = self._finish(started, started_at)
+            try:
+                self._search()
+            except KeyboardInterrupt:
+                self._stop(started, started_at)
+            return self._finish(started, started_at)
         finally:
             self.reporters.close()
-        return result
 
     def _search(self) -> None:
-        index = 0
         while True:
             candidate = self.tuner.ask()
             if candidate is None:
                 break
-            index += 1
+            index = len(self.records) + 1
+            self._running = (index, candidate, time.perf_counter())
             self.reporters.emit("on_trial_start", index, candidate)
             record, fit = self._trial(index, candidate)
-            self.records.append(record)
-            self.run_dir.append_trial(record)
+            self._keep(record, fit)
             self.tuner.tell(candidate, record.val_score if record.ok else None)
-            if record.ok and fit is not None and (self._best is None or record.val_score > self._best[0].val_score):
-                self._best = (record, fit)
             self.reporters.emit("on_trial_end", record)
 
-    def _trial(self, index: int, candidate: Candidate) -> tuple[TrialRecord, FitResult | None]:
+    def _keep(self, record: TrialRecord, fit: FitResult | None) -> None:
+        """Make a finished trial durable: its record first, then (if it is the best) its weights."""
+        self.records.append(record)
+        self.run_dir.append_trial(record)
+        self._running = None
+        if record.ok and fit is not None and (self._best is None or record.val_score > self._best[0].val_score):
+            self._best = (record, fit.state_dict)
+            self.run_dir.save_checkpoint(record.trial, fit.state_dict)
+
+    # -- resume and interrupt --------------------------------------------
+
+    def _restore(self) -> int:
+        """Replay the finished trials into the (freshly set up) tuner; return how many were kept."""
+        found = self.run_dir.read_trials()
+        finished = [r for r in found if r.status in FINISHED]
+        for position, record in enumerate(finished, start=1):
+            if record.trial != position:
+                raise RunError(
+                    f"cannot resume {str(self.run_dir.path)!r}: trials.jsonl holds trial {record.trial} "
+                    f"where trial {position} belongs; the file was edited or damaged"
+                )
+            candidate = self.tuner.ask()
+            if candidate is None or not same_candidate(candidate, record):
+                proposed = "nothing (budget spent)" if candidate is None else _point(candidate.model, candidate.model_params, candidate.train_params)
+                raise RunError(
+                    f"cannot resume {str(self.run_dir.path)!r}: replaying trial {position}, tuner "
+                    f"{self.config.tuner.name!r} proposed {proposed} but the run recorded "
+                    f"{_point(record.model, record.model_params, record.train_params)}; the tuner does not repeat "
+                    "itself for this seed (were nevergrad or numpy upgraded since the run started?). "
+                    "Start a new run instead"
+                )
+            self.tuner.tell(candidate, record.val_score if record.ok else None)
+            self.records.append(record)
+        self.run_dir.rewrite_trials(finished)  # drops interrupted records and a torn last line
+        best = next((r for r in leaderboard(finished) if r.ok), None)
+        if best is not None:
+            self._best = (best, self._best_weights(best))
+        log.info(
+            "resuming %s: %d finished trial(s) kept, %d dropped to run again",
+            self.run_dir.path, len(finished), len(found) - len(finished),
+        )
+        return len(finished)
+
+    def _best_weights(self, best: TrialRecord) -> Mapping[str, Any]:
+        state = self.run_dir.load_checkpoint(best.trial)
+        if state is not None:
+            return state
+        # Killed between the record and its checkpoint: the trial's own seed rebuilds it.
+        log.warning("no checkpoint of the best trial %d; retraining it with its recorded seed", best.trial)
+        candidate = Candidate(best.model, dict(best.model_params), dict(best.train_params))
+        again, fit = self._trial(best.trial, candidate, report=False)
+        if fit is None:
+            raise RunError(f"cannot resume: retraining the best trial {best.trial} failed: {again.error}")
+        if again.val_score != best.val_score:
+            log.warning("retrained trial %d scored %.4f (recorded %.4f)", best.trial, again.val_score, best.val_score)
+        self.run_dir.save_checkpoint(best.trial, fit.state_dict)
+        return fit.state_dict
+
+    def _stop(self, started: float, started_at: str) -> NoReturn:
+        """Ctrl-C: mark the running trial, write what is known so far, say how to resume."""
+        if self._running is not None:
+            index, candidate, began = self._running
+            self._running = None
+            record = TrialRecord(
+                trial=index,
+                status="interrupted",
+                model=candidate.model,
+                model_params=dict(candidate.model_params),
+                train_params=dict(candidate.train_params),
+                seed=trial_seed(self.seed, index),
+                duration_s=round(time.perf_counter() - began, 3),
+                error="interrupted before it finished; it runs again on resume",
+            )
+            self.records.append(record)
+            self.run_dir.append_trial(record)
+        self.run_dir.write_leaderboard(self.records)
+        summary = self._summary(started_at)
+        summary.update(status="interrupted", wall_time_s=round(time.perf_counter() - started, 2))
+        if self._best is not None:
+            summary["best"] = _best_entry(self._best[0])
+        self.run_dir.write_json(SUMMARY, summary)
+        finished = sum(r.status in FINISHED for r in self.records)
+        where = str(self.run_dir.path)
+        raise RunInterrupted(
+            f"run interrupted after {finished} of {self.tuner.budget} trials; finished trials are kept and the "
+            f"leaderboard so far is in {str(self.run_dir / LEADERBOARD)!r}. Resume with: autoglm run --resume {where}"
+        )
+
+    def _trial(self, index: int, candidate: Candidate, *, report: bool = True) -> tuple[TrialRecord, FitResult | None]:
         import torch
 
         seed = trial_seed(self.seed, index)
@@ -142,7 +247,7 @@ class Runner:
             torch.manual_seed(seed)
             model = self._build_model(candidate.model, candidate.model_params)
             on_epoch = None
-            if self.reporters.wants_epochs():
+            if report and self.reporters.wants_epochs():
                 def on_epoch(epoch: int, metrics: Any, _trial: int = index) -> None:
                     self.reporters.emit("on_epoch", _trial, epoch, dict(metrics))
             fit = self.trainer.fit(model, self.data, dict(candidate.train_params), on_epoch)
@@ -153,10 +258,12 @@ class Runner:
             record.best_epoch, record.epochs = int(fit.best_epoch), int(fit.epochs)
         except Exception as exc:  # one trial's failure never ends the search
             record.status = "failed"
-            record.error = f"{type(exc).__name__}: {exc}"
+            record.error = failure_reason(exc)
             log.warning("trial %d (%s) failed: %s", index, candidate.model, record.error)
             log.debug("trial %d traceback", index, exc_info=True)
             fit = None
+        if fit is None and torch.cuda.is_available():
+            torch.cuda.empty_cache()  # an out-of-memory trial must not starve the next one
         record.duration_s = round(time.perf_counter() - start, 3)
         return record, fit
 
@@ -166,25 +273,25 @@ class Runner:
 
     # -- the end ---------------------------------------------------------
 
+    def _summary(self, started_at: str) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "task": self.config.task,
+            "seed": self.seed,
+            "started_at": started_at,
+            "trials": {"total": len(self.records)}
+            | {status: sum(r.status == status for r in self.records) for status in ("ok", "failed", "interrupted")},
+            "dataset": {"name": self.config.data.name, **self.sizes},
+            "tuner": {"name": self.config.tuner.name, **_describe(self.tuner)},
+            "versions": versions(),
+        }
+
     def _finish(self, started: float, started_at: str) -> RunResult:
         import torch
 
         board = leaderboard(self.records)
         self.run_dir.write_leaderboard(board)
-        summary: dict[str, Any] = {
-            "status": "ok",
-            "task": self.config.task,
-            "seed": self.seed,
-            "started_at": started_at,
-            "trials": {
-                "total": len(self.records),
-                "ok": sum(r.ok for r in self.records),
-                "failed": sum(not r.ok for r in self.records),
-            },
-            "dataset": {"name": self.config.data.name, **self.sizes},
-            "tuner": {"name": self.config.tuner.name, **_describe(self.tuner)},
-            "versions": versions(),
-        }
+        summary = self._summary(started_at)
         if self._best is None:
             reasons = sorted({r.error or "unknown" for r in self.records})
             summary.update(status="failed", wall_time_s=round(time.perf_counter() - started, 2), reasons=reasons)
@@ -192,9 +299,9 @@ class Runner:
             detail = "; ".join(reasons[:3]) if reasons else "the tuner proposed no trial"
             raise RunError(f"every trial failed ({len(self.records)} of {len(self.records)}): {detail}")
 
-        best, fit = self._best
+        best, state_dict = self._best
         model = self._build_model(best.model, best.model_params)
-        model.load_state_dict(fit.state_dict)
+        model.load_state_dict(state_dict)
         scores = self.trainer.predict(model, self.data).detach().cpu()
         test_mask = self.data.test_mask.cpu()
         probs = torch.softmax(scores.float(), dim=-1)
@@ -207,7 +314,7 @@ class Runner:
         )
         save_best_model(
             self.run_dir,
-            fit.state_dict,
+            state_dict,
             {
                 "model": best.model,
                 "model_params": best.model_params,
@@ -219,14 +326,7 @@ class Runner:
         )
         wall = round(time.perf_counter() - started, 2)
         summary.update(
-            best={
-                "trial": best.trial,
-                "model": best.model,
-                "model_params": best.model_params,
-                "train_params": best.train_params,
-                "val_accuracy": best.val_score,
-                "best_epoch": best.best_epoch,
-            },
+            best=_best_entry(best),
             test={"accuracy": test_acc, "num_nodes": len(nodes)},
             wall_time_s=wall,
         )
@@ -234,6 +334,56 @@ class Runner:
         result = RunResult(self.run_dir.path, best, test_acc, list(self.records), self.seed, wall, summary)
         self.reporters.emit("on_run_end", result)
         return result
+
+
+def _best_entry(best: TrialRecord) -> dict[str, Any]:
+    return {
+        "trial": best.trial,
+        "model": best.model,
+        "model_params": best.model_params,
+        "train_params": best.train_params,
+        "val_accuracy": best.val_score,
+        "best_epoch": best.best_epoch,
+    }
+
+
+def same_candidate(candidate: Candidate, record: TrialRecord) -> bool:
+    """Does a replayed proposal match a recorded trial? (Floats survive the JSON round trip exactly.)"""
+    return (
+        candidate.model == record.model
+        and _same_values(candidate.model_params, record.model_params)
+        and _same_values(candidate.train_params, record.train_params)
+    )
+
+
+def _same_values(proposed: Mapping[str, Any], recorded: Mapping[str, Any]) -> bool:
+    if set(proposed) != set(recorded):
+        return False
+    for key, value in proposed.items():
+        other = recorded[key]
+        if isinstance(value, float) or isinstance(other, float):
+            if not (isinstance(other, (int, float)) and math.isclose(value, other, rel_tol=1e-12, abs_tol=0.0)):
+                return False
+        elif value != other:
+            return False
+    return True
+
+
+def _point(model: str, model_params: Mapping[str, Any], train_params: Mapping[str, Any]) -> str:
+    return f"{model} {dict(model_params)} {dict(train_params)}"
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A trial's failure in one line; running out of memory is named as such."""
+    text = " ".join(str(exc).split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    if isinstance(exc, AutoglmError) and text:  # written for users already
+        return text
+    reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
+        return f"out of memory ({reason})"
+    return reason
 
 
 def _describe(component: Any) -> dict[str, Any]:

@@ -29,6 +29,8 @@ class ConsoleReporter:
             f"autoglm: {d.get('num_nodes')} nodes, {d.get('num_edges')} edges, {d.get('num_classes')} classes; "
             f"budget {run.budget} trials; seed {run.seed}; run dir {run.run_dir}"
         )
+        if run.resumed_trials:
+            self._print(f"resuming: {run.resumed_trials} finished trial(s) kept, {run.budget - run.resumed_trials} to go")
 
     def on_trial_end(self, record: TrialRecord) -> None:
         head = f"[{record.trial:>3}/{self._budget}] {record.model:<6}"

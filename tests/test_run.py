@@ -191,3 +191,53 @@ def test_output_directory_with_a_run_is_refused_unless_overwrite(tiny_config: di
     with pytest.raises(ConfigError, match="already holds a run.*--overwrite"):
         engine.run(tiny_config)
     assert engine.run(tiny_config, overwrite=True).trials
+
+
+def build_troubled(in_channels: int, out_channels: int, *, trouble: str = "none") -> Any:
+    """A linear model whose forward pass fails the way ``trouble`` says (``none``: it trains normally)."""
+
+    class Troubled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(in_channels, out_channels)
+
+        def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+            if trouble == "raise":
+                raise RuntimeError("shape mismatch in layer 2")
+            if trouble == "oom":
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+            if trouble == "host-oom":
+                raise MemoryError()
+            out = self.lin(x)
+            return out * float("nan") if trouble == "nan" else out
+
+    return Troubled()
+
+
+class _TroubledPlugin:
+    @hookimpl
+    def autoglm_register_models(self, register):  # type: ignore[no-untyped-def]
+        register("troubled", build_troubled, search_space={"trouble": "none"})
+
+
+@pytest.mark.parametrize(
+    "trouble, reason",
+    [
+        ("raise", "RuntimeError: shape mismatch in layer 2"),
+        ("nan", "training loss became nan at epoch 1"),
+        ("oom", "out of memory (OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 GiB)"),
+        ("host-oom", "out of memory (MemoryError)"),
+    ],
+)
+def test_a_failing_trial_is_recorded_with_its_reason_and_the_search_goes_on(
+    tiny_config: dict[str, Any], trouble: str, reason: str
+) -> None:
+    tiny_config["search"] = {"models": ["troubled"], "space": {"troubled": {"trouble": {"choice": ["none", trouble]}}}}
+    tiny_config["tuner"]["options"]["budget"] = 6
+    result = Engine(plugins=[_TroubledPlugin()], autoload=False).run(tiny_config)
+    assert len(result.trials) == 6
+    failed = [t for t in result.trials if t.model_params["trouble"] == trouble]
+    assert failed and all(t.status == "failed" and t.error == reason for t in failed)
+    assert result.best.model_params["trouble"] == "none"
+    records = [json.loads(line) for line in (result.run_dir / "trials.jsonl").read_text().splitlines()]
+    assert [r["error"] for r in records if r["status"] == "failed"] == [reason] * len(failed)
