@@ -19,7 +19,11 @@ class JsonlReporter:
     def on_run_start(self, run: RunInfo) -> None:
         target = Path(self.path) if self.path else Path(run.run_dir) / "events.jsonl"
         target.parent.mkdir(parents=True, exist_ok=True)
+        # Appending (a resumed run continues the file); a line torn by a kill is ended first.
+        torn = target.exists() and target.stat().st_size > 0 and not target.read_bytes().endswith(b"\n")
         self._handle = open(target, "a", encoding="utf-8")
+        if torn:
+            self._handle.write("\n")
         self._write({"event": "run_start", "run_dir": str(run.run_dir), "seed": run.seed, "budget": run.budget})
 
     def on_epoch(self, trial: int, epoch: int, metrics: dict[str, float]) -> None:

@@ -287,3 +287,20 @@ def test_interrupt_signal_stops_cleanly_and_says_how_to_resume(tmp_path: Path, s
     statuses = [json.loads(line)["status"] for line in (out / TRIALS).read_text().splitlines()]
     assert statuses.count("interrupted") <= 1 and statuses[-1] in ("interrupted", "ok")
     assert os.path.exists(out / CONFIG)
+
+
+def test_the_jsonl_event_log_continues_across_a_resume(tmp_path: Path, engine: Engine) -> None:
+    out = tmp_path / "run"
+    config = config_for(out, budget=4)
+    config["reporters"] = ["jsonl"]
+    with pytest.raises(RunInterrupted):
+        engine.run(config, reporters=[InterruptAt(3)])
+    events = out / "events.jsonl"
+    events.write_text(events.read_text() + '{"event": "trial_e')  # torn by a kill
+    engine.resume(out)
+    lines_ = events.read_text().splitlines()
+    parsed = [json.loads(line) for line in lines_ if line != '{"event": "trial_e']
+    assert len(parsed) == len(lines_) - 1
+    kinds = [e["event"] for e in parsed]
+    assert kinds.count("run_start") == 2 and kinds.count("run_end") == 1
+    assert sorted(e["trial"] for e in parsed if e["event"] == "trial_end") == [1, 2, 3, 4]
