@@ -304,3 +304,38 @@ def test_the_jsonl_event_log_continues_across_a_resume(tmp_path: Path, engine: E
     kinds = [e["event"] for e in parsed]
     assert kinds.count("run_start") == 2 and kinds.count("run_end") == 1
     assert sorted(e["trial"] for e in parsed if e["event"] == "trial_end") == [1, 2, 3, 4]
+
+
+@pytest.mark.slow
+def test_killed_again_and_again_the_run_still_completes_exactly(tmp_path: Path, engine: Engine) -> None:
+    """SIGKILL while starting up, then at varied instants after trials end, carrying on each time."""
+    budget = 7
+    config = write_config(tmp_path, budget=budget, max_epochs=60)
+    out = tmp_path / "chaos"
+    # (new records to wait for, extra seconds before the kill); None: kill during start-up.
+    plan = [None, (1, 0.0), (1, 0.05), (2, 0.2)]
+    for step in plan + ["finish"]:
+        # Before config.yaml exists there is no run to resume: starting again is what a user does.
+        args = ("run", "--resume", str(out)) if (out / CONFIG).exists() else ("run", str(config), "-o", str(out))
+        process = subprocess.Popen(_autoglm("-q", *args), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if step == "finish":
+            _, stderr = process.communicate(timeout=300)
+            assert process.returncode == 0, stderr
+            break
+        if step is None:
+            time.sleep(0.5)
+        else:
+            done = len((out / TRIALS).read_text().splitlines()) if (out / TRIALS).exists() else 0
+            _wait_for_records(out, done + step[0], process)
+            time.sleep(step[1])
+        process.kill()
+        process.communicate()
+        if (out / TRIALS).exists():
+            whole = (out / TRIALS).read_text().splitlines()[:-1]
+            assert all(json.loads(line)["status"] in ("ok", "failed") for line in whole)  # a torn last line at most
+    records = lines(out)
+    assert [r["trial"] for r in records] == list(range(1, budget + 1))
+    assert json.loads((out / SUMMARY).read_text())["status"] == "ok"
+    reference = engine.run(yaml.safe_load(config.read_text()), output=tmp_path / "reference")
+    assert comparable(records) == comparable(lines(tmp_path / "reference"))
+    assert json.loads((out / SUMMARY).read_text())["test"]["accuracy"] == pytest.approx(reference.test_accuracy)
