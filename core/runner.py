@@ -124,7 +124,13 @@ class Runner:
                 self._search()
             except KeyboardInterrupt:
                 self._stop(started, started_at)
-            return self._finish(started, started_at)
+            try:
+                return self._finish(started, started_at)
+            except KeyboardInterrupt:
+                raise RunInterrupted(
+                    "run interrupted while writing its results; every trial is done and kept. "
+                    f"Finish it with: autoglm run --resume {self.run_dir.path}"
+                ) from None
         finally:
             self.reporters.close()
 

@@ -339,3 +339,17 @@ def test_killed_again_and_again_the_run_still_completes_exactly(tmp_path: Path, 
     reference = engine.run(yaml.safe_load(config.read_text()), output=tmp_path / "reference")
     assert comparable(records) == comparable(lines(tmp_path / "reference"))
     assert json.loads((out / SUMMARY).read_text())["test"]["accuracy"] == pytest.approx(reference.test_accuracy)
+
+
+def test_ctrl_c_while_writing_results_keeps_every_trial(tmp_path: Path, engine: Engine) -> None:
+    class InterruptAtEnd:
+        def on_run_end(self, result: Any) -> None:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    with pytest.raises(RunInterrupted, match="while writing its results; every trial is done"):
+        engine.run(config_for(out, budget=2), reporters=[InterruptAtEnd()])
+    assert [r["status"] for r in lines(out)] == ["ok", "ok"]
+    finished = engine.resume(out)
+    assert [t.trial for t in finished.trials] == [1, 2] and [r["status"] for r in lines(out)] == ["ok", "ok"]
+    assert json.loads((out / SUMMARY).read_text())["status"] == "ok"
