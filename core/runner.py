@@ -210,16 +210,9 @@ class Runner:
         if self._running is not None:
             index, candidate, began = self._running
             self._running = None
-            record = TrialRecord(
-                trial=index,
-                status="interrupted",
-                model=candidate.model,
-                model_params=dict(candidate.model_params),
-                train_params=dict(candidate.train_params),
-                seed=trial_seed(self.seed, index),
-                duration_s=round(time.perf_counter() - began, 3),
-                error="interrupted before it finished; it runs again on resume",
-            )
+            record = self._new_record(index, candidate, status="interrupted")
+            record.duration_s = round(time.perf_counter() - began, 3)
+            record.error = "interrupted before it finished; it runs again on resume"
             self.records.append(record)
             self.run_dir.append_trial(record)
         self.run_dir.write_leaderboard(self.records)
@@ -235,18 +228,21 @@ class Runner:
             f"leaderboard so far is in {str(self.run_dir / LEADERBOARD)!r}. Resume with: autoglm run --resume {where}"
         )
 
-    def _trial(self, index: int, candidate: Candidate, *, report: bool = True) -> tuple[TrialRecord, FitResult | None]:
-        import torch
-
-        seed = trial_seed(self.seed, index)
-        record = TrialRecord(
+    def _new_record(self, index: int, candidate: Candidate, *, status: str) -> TrialRecord:
+        return TrialRecord(
             trial=index,
-            status="ok",
+            status=status,
             model=candidate.model,
             model_params=dict(candidate.model_params),
             train_params=dict(candidate.train_params),
-            seed=seed,
+            seed=trial_seed(self.seed, index),
         )
+
+    def _trial(self, index: int, candidate: Candidate, *, report: bool = True) -> tuple[TrialRecord, FitResult | None]:
+        import torch
+
+        record = self._new_record(index, candidate, status="ok")
+        seed = record.seed
         start = time.perf_counter()
         fit = None
         try:
