@@ -53,6 +53,8 @@ BASE: dict[str, Any] = {
     "trainer": {"name": "cuda", "options": {"device": "cpu", "max_epochs": 5, "patience": 5}},
     "reporters": [],
 }
+#: Set to a file path to get a Markdown table of what every row said (for docs and release notes).
+TRANSCRIPT = os.environ.get("BAD_INPUTS_TRANSCRIPT")
 #: Text written as the config file instead of YAML of BASE: the file does not exist.
 MISSING = "<no file>"
 
@@ -508,6 +510,11 @@ def test_bad_input(bad: Case, request: pytest.FixtureRequest, tmp_path: Path, mo
         args += ["--output", fill(bad.output)]
 
     result = CliRunner().invoke(cli, args, prog_name="autoglm", env=dict(bad.env))
+    if TRANSCRIPT:
+        said = error_lines(result)[-1:] or warning_lines(result)[-1:] or ["(no error)"]
+        shown = said[0].replace(tmp, "<tmp>").replace("|", "\\|")
+        with open(TRANSCRIPT, "a", encoding="utf-8") as handle:
+            handle.write(f"| {request.node.callspec.id} | {result.exit_code} | {shown} |\n")
 
     assert result.exit_code == bad.code, result.output
     assert "Traceback" not in result.output, result.output
