@@ -7,6 +7,7 @@ Named ``cuda`` because it is the one that uses a GPU when there is one; with
 from __future__ import annotations
 
 import logging
+import math
 import re
 from typing import Any, Mapping
 
@@ -80,7 +81,9 @@ class FullBatchTrainer:
         model = model.to(self.device)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
         x, edge_index, y = data.x, data.edge_index, data.y
-        train_mask, val_mask = data.train_mask, data.val_mask
+        # Index tensors once per fit: a boolean mask costs a nonzero() (a host sync on CUDA) per use.
+        train_idx, val_idx = _as_index(data.train_mask), _as_index(data.val_mask)
+        y_train, y_val = y[train_idx], y[val_idx]
         autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.amp)
 
         best = (-1.0, float("inf"))  # (validation accuracy, validation loss) of the best epoch
@@ -91,19 +94,26 @@ class FullBatchTrainer:
             optimizer.zero_grad(set_to_none=True)
             with autocast:
                 out = model(x, edge_index)
-                loss = F.cross_entropy(out[train_mask].float(), y[train_mask])
-            if not torch.isfinite(loss):
-                raise TrialError(f"training loss became {loss.item()} at epoch {epoch}")
+                loss = F.cross_entropy(out[train_idx].float(), y_train)
             loss.backward()
             optimizer.step()
 
             model.eval()
             with torch.no_grad(), autocast:
                 out = model(x, edge_index).float()
-            pred = out.argmax(dim=-1)
-            train_acc = float((pred[train_mask] == y[train_mask]).float().mean())
-            val_acc = float((pred[val_mask] == y[val_mask]).float().mean())
-            val_loss = float(F.cross_entropy(out[val_mask], y[val_mask]))
+            with torch.no_grad():
+                pred = out.argmax(dim=-1)
+                metrics = torch.stack([
+                    loss.detach().float(),
+                    (pred[train_idx] == y_train).float().mean(),
+                    (pred[val_idx] == y_val).float().mean(),
+                    F.cross_entropy(out[val_idx], y_val),
+                ])
+            # One host sync per epoch for all four numbers. A non-finite loss ends the trial here,
+            # after its optimizer step: nothing from that step is kept (best_state is a copy).
+            train_loss, train_acc, val_acc, val_loss = metrics.tolist()
+            if not math.isfinite(train_loss):
+                raise TrialError(f"training loss became {train_loss} at epoch {epoch}")
             # Best = highest validation accuracy; among equal accuracies, lowest validation loss.
             if val_acc > best[0] or (val_acc == best[0] and val_loss < best[1]):
                 best = (val_acc, val_loss)
@@ -112,7 +122,7 @@ class FullBatchTrainer:
             else:
                 stale += 1
             if on_epoch is not None:
-                on_epoch(epoch, {"loss": loss.item(), "train_acc": train_acc, "val_acc": val_acc, "val_loss": val_loss})
+                on_epoch(epoch, {"loss": train_loss, "train_acc": train_acc, "val_acc": val_acc, "val_loss": val_loss})
             if stale >= self.patience:
                 break
         model.load_state_dict(best_state)
@@ -126,6 +136,13 @@ class FullBatchTrainer:
         model.eval()
         with torch.no_grad(), torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.amp):
             return model(data.x, data.edge_index).float().cpu()
+
+
+def _as_index(mask: Any) -> Any:
+    """Node indices of a split given as a boolean mask (or already as indices)."""
+    import torch
+
+    return mask.nonzero().view(-1) if mask.dtype == torch.bool else mask
 
 
 @hookimpl

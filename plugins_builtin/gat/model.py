@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import GATConv
 
+from autoglm.plugins.nn import SparseInputDropout
+
 
 class GAT(torch.nn.Module):
     def __init__(
@@ -20,11 +22,14 @@ class GAT(torch.nn.Module):
             width = hidden * heads
         convs.append(GATConv(width, out_channels, heads=1, concat=False, dropout=dropout))
         self.convs = torch.nn.ModuleList(convs)
+        # Input dropout over the non-zero features only: same model, a fraction of the cost on
+        # sparse bag-of-words features (no parameters, so the state_dict is unchanged).
+        self.input_dropout = SparseInputDropout(dropout)
         self.dropout = dropout
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         for i, conv in enumerate(self.convs):
-            x = F.dropout(x, p=self.dropout, training=self.training)
+            x = self.input_dropout(x) if i == 0 else F.dropout(x, p=self.dropout, training=self.training)
             x = conv(x, edge_index)
             if i < len(self.convs) - 1:
                 x = F.elu(x)
