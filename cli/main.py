@@ -122,6 +122,10 @@ def run(
 
     Ctrl-C (or SIGTERM) stops a run cleanly; `autoglm run --resume RUN_DIR`
     continues it, or one that was killed outright, keeping every finished trial.
+
+    Trials that trail the earlier ones at a rung (epochs 20, 60, 180 by default)
+    are pruned: stopped early and never selected. `--set pruning=false` turns
+    that off; the config's `pruning` section tunes it.
     """
 
     def body() -> None:
@@ -181,6 +185,11 @@ def validate(ctx: click.Context, config: Path, overrides: tuple[str, ...]) -> No
         click.echo(f"  tuner:     {resolved.tuner.name} {resolved.tuner.options or ''}".rstrip())
         click.echo(f"  trainer:   {resolved.trainer.name} {resolved.trainer.options or ''}".rstrip())
         click.echo(f"  reporters: {', '.join(r.name for r in resolved.reporters or [])}")
+        p = resolved.pruning
+        click.echo(
+            f"  pruning:   successive halving from epoch {p.min_epochs}, factor {p.reduction_factor}, "
+            f"after {p.min_trials} trials" if p.enabled else "  pruning:   off"
+        )
 
     guarded(ctx, body)
 

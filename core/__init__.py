@@ -9,7 +9,7 @@ global state. Build an :class:`Engine` to do any of those::
 """
 
 from autoglm.core.artifacts import load_best_model
-from autoglm.core.config import ComponentSpec, RunConfig, SearchSpec
+from autoglm.core.config import ComponentSpec, PruningSpec, RunConfig, SearchSpec
 from autoglm.core.engine import Engine
 from autoglm.core.errors import (
     AutoglmError,
@@ -25,6 +25,7 @@ from autoglm.core.errors import (
     UsageError,
 )
 from autoglm.core.loading import DEFAULT_PLUGINS, ENTRY_POINT_GROUP, PluginInfo
+from autoglm.core.pruning import SuccessiveHalvingPruner
 from autoglm.core.results import RunInfo, RunResult, TrialRecord
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "Engine",
     "PluginError",
     "PluginInfo",
+    "PruningSpec",
     "RegistryError",
     "RunConfig",
     "RunError",
@@ -45,6 +47,7 @@ __all__ = [
     "RunInterrupted",
     "RunResult",
     "SearchSpec",
+    "SuccessiveHalvingPruner",
     "TrialError",
     "TrialRecord",
     "UnknownComponentError",

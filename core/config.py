@@ -21,9 +21,16 @@ from autoglm.core.errors import ConfigError
 from autoglm.core.space import param_from_config, param_to_config
 
 TASKS = ("node_classification",)
-SECTIONS = ("task", "seed", "output", "data", "search", "tuner", "trainer", "reporters")
+SECTIONS = ("task", "seed", "output", "data", "search", "tuner", "trainer", "reporters", "pruning")
 SEARCH_KEYS = ("models", "space", "training_space")
 COMPONENT_KEYS = ("name", "options")
+PRUNING_KEYS = ("enabled", "min_epochs", "reduction_factor", "min_trials")
+#: (key, least value, what it means) of the pruning section's integers.
+_PRUNING_INTS = (
+    ("min_epochs", 1, "the first epoch at which a trial can be stopped"),
+    ("reduction_factor", 2, "rungs are this many times apart and 1/this of the trials go on"),
+    ("min_trials", 1, "earlier trials a rung needs before it stops anyone"),
+)
 
 
 @dataclass
@@ -53,6 +60,24 @@ class SearchSpec:
 
 
 @dataclass
+class PruningSpec:
+    """Successive halving across trials (:mod:`autoglm.core.pruning`); on unless turned off."""
+
+    enabled: bool = True
+    min_epochs: int = 20
+    reduction_factor: int = 3
+    min_trials: int = 4
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "enabled": self.enabled,
+            "min_epochs": self.min_epochs,
+            "reduction_factor": self.reduction_factor,
+            "min_trials": self.min_trials,
+        }
+
+
+@dataclass
 class RunConfig:
     """A config whose shape is valid; component sections may still be unresolved (None)."""
 
@@ -61,6 +86,7 @@ class RunConfig:
     tuner: ComponentSpec | None = None
     trainer: ComponentSpec | None = None
     reporters: list[ComponentSpec] | None = None
+    pruning: PruningSpec = field(default_factory=PruningSpec)
     task: str = "node_classification"
     seed: int | None = None
     output: str | None = None
@@ -78,6 +104,7 @@ class RunConfig:
             "tuner": self.tuner.to_dict() if self.tuner else None,
             "trainer": self.trainer.to_dict() if self.trainer else None,
             "reporters": [r.to_dict() for r in self.reporters] if self.reporters is not None else None,
+            "pruning": self.pruning.to_dict(),
         }
 
 
@@ -169,6 +196,8 @@ def _expand_shorthands(document: dict[str, Any]) -> dict[str, Any]:
             document[section] = {"name": document[section]}
     if isinstance(document.get("reporters"), list):
         document["reporters"] = [{"name": r} if isinstance(r, str) else r for r in document["reporters"]]
+    if isinstance(document.get("pruning"), bool):  # pruning: false -> {enabled: false}
+        document["pruning"] = {"enabled": document["pruning"]}
     return document
 
 
@@ -243,6 +272,7 @@ def parse_config(document: Any, *, source: str = "<config>") -> RunConfig:
         tuner=_component(document["tuner"], "tuner", source) if document.get("tuner") is not None else None,
         trainer=_component(document["trainer"], "trainer", source) if document.get("trainer") is not None else None,
         reporters=reporters,
+        pruning=_pruning(document.get("pruning"), source),
         source=source,
     )
 
@@ -305,6 +335,43 @@ def _search(value: Any, source: str) -> SearchSpec:
         parsed_space[str(model)] = _params(params, f"search.space.{model}", source)
     training = _params(value.get("training_space") or {}, "search.training_space", source)
     return SearchSpec(models=models, space=parsed_space, training_space=training)
+
+
+def _pruning(value: Any, source: str) -> PruningSpec:
+    """``pruning:`` is a mapping of :data:`PRUNING_KEYS`, or just true/false; absent means the defaults."""
+    if value is None:
+        return PruningSpec()
+    if isinstance(value, bool):
+        return PruningSpec(enabled=value)
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            "pruning must be true, false or a mapping, e.g. {min_epochs: 20, reduction_factor: 3, min_trials: 4}; "
+            f"got a {type(value).__name__}: {value!r}",
+            source=source,
+            path="pruning",
+        )
+    _no_unknown_keys(value, PRUNING_KEYS, "pruning", source)
+    spec = PruningSpec()
+    enabled = value.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"expected true or false, got {enabled!r}", source=source, path="pruning.enabled")
+    spec.enabled = enabled
+    for key, least, meaning in _PRUNING_INTS:
+        if key not in value:
+            continue
+        number = value[key]
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise ConfigError(
+                f"expected an integer ({meaning}), got {number!r} ({type(number).__name__})",
+                source=source,
+                path=f"pruning.{key}",
+            )
+        if number < least:
+            raise ConfigError(
+                f"{key} must be at least {least} ({meaning}), got {number}", source=source, path=f"pruning.{key}"
+            )
+        setattr(spec, key, number)
+    return spec
 
 
 def _params(value: Any, path: str, source: str) -> dict[str, Any]:

@@ -337,9 +337,14 @@ class Engine:
 
         directory = RunDirectory(run_dir)
         directory.require_run()
-        recorded = self.load_config(directory / CONFIG)
+        # A run recorded before the pruning section existed ran without pruning: it resumes so.
+        legacy = [] if "pruning" in read_yaml(directory / CONFIG) else ["pruning.enabled=false"]
+        recorded = self.load_config(directory / CONFIG, legacy)
         if config is not None or overrides:
-            requested = self.load_config(directory / CONFIG if config is None else config, overrides)
+            if config is None:
+                requested = self.load_config(directory / CONFIG, [*legacy, *overrides])
+            else:
+                requested = self.load_config(config, overrides)
             if requested.seed is None:
                 requested.seed = recorded.seed
             differences = config_differences(recorded.to_dict(), requested.to_dict(), ignore=("output",))

@@ -52,8 +52,10 @@ class FitResult:
     train_score: float | None = None
 
 
-#: Called by trainers after each evaluated epoch with ``(epoch, metrics)``.
-EpochCallback = Callable[[int, Mapping[str, float]], None]
+#: Called by trainers after each evaluated epoch with ``(epoch, metrics)``, where ``metrics``
+#: holds at least ``val_acc`` (the pruner reads it). Returning ``True`` asks the trainer to
+#: stop this trial now (the pruner judged it hopeless); anything else means go on.
+EpochCallback = Callable[[int, Mapping[str, float]], bool | None]
 
 
 @runtime_checkable
@@ -85,6 +87,19 @@ class Tuner(Protocol):
 
 @runtime_checkable
 class Trainer(Protocol):
+    """Trains one model per trial.
+
+    ``fit`` must call ``on_epoch(epoch, metrics)`` after every evaluated epoch
+    (the kernel always passes one), with ``val_acc`` among the metrics, and stop
+    training at once when it returns ``True``: that is how the successive-halving
+    pruner ends hopeless trials early. Stopping means returning the usual
+    :class:`FitResult`, with the best weights so far. A trainer that ignores the
+    return value is still correct, its trials are simply never pruned.
+
+    A trainer may expose ``max_epochs`` (an int): the most epochs ``fit`` trains.
+    The pruner then places no rung at or beyond it (a trial there has finished).
+    """
+
     def fit(
         self,
         model: "torch.nn.Module",
@@ -92,7 +107,10 @@ class Trainer(Protocol):
         hparams: Mapping[str, Any],
         on_epoch: EpochCallback | None = None,
     ) -> FitResult:
-        """Train on ``train_mask``, select the epoch on ``val_mask``; leave the best weights loaded."""
+        """Train on ``train_mask``, select the epoch on ``val_mask``; leave the best weights loaded.
+
+        Call ``on_epoch`` after each epoch; when it returns ``True``, stop and return what is best so far.
+        """
 
     def predict(self, model: "torch.nn.Module", data: "Data") -> "torch.Tensor":
         """Class scores for every node, on the CPU."""

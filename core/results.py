@@ -9,7 +9,14 @@ from typing import Any, Mapping
 
 @dataclass
 class TrialRecord:
-    """One trial. ``status`` is ``ok``, ``failed`` or ``interrupted`` (then ``error`` says why)."""
+    """One trial. ``status`` is ``ok``, ``pruned``, ``failed`` or ``interrupted`` (then ``error`` says why).
+
+    A ``pruned`` trial was stopped by the pruner at epoch ``pruned_at``: its
+    ``val_score`` is real but partial (the best before it stopped), so it is
+    never selected as the run's model. ``rungs`` maps each pruning rung the
+    trial reached (epoch, as a string: JSON keys) to its value there; resume
+    rebuilds the pruner from them.
+    """
 
     trial: int
     status: str
@@ -23,10 +30,18 @@ class TrialRecord:
     epochs: int | None = None
     duration_s: float = 0.0
     error: str | None = None
+    pruned_at: int | None = None
+    rungs: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
+        """Trained to the end: eligible to be the run's model."""
         return self.status == "ok"
+
+    @property
+    def scored(self) -> bool:
+        """Has a real validation score (``ok`` or ``pruned``): the tuner is told it."""
+        return self.status in ("ok", "pruned")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -37,9 +52,14 @@ class TrialRecord:
 
 
 def leaderboard(records: list[TrialRecord]) -> list[TrialRecord]:
-    """Successful trials by validation score (best first; ties go to the earlier trial), then failures."""
-    ok = sorted((r for r in records if r.ok), key=lambda r: (-(r.val_score or 0.0), r.trial))
-    return ok + sorted((r for r in records if not r.ok), key=lambda r: r.trial)
+    """Finished trials by validation score (best first; ties go to the earlier trial), then pruned
+    trials the same way (their scores are partial), then failed and interrupted ones by number."""
+
+    def by_score(status: str) -> list[TrialRecord]:
+        return sorted((r for r in records if r.status == status), key=lambda r: (-(r.val_score or 0.0), r.trial))
+
+    rest = sorted((r for r in records if r.status not in ("ok", "pruned")), key=lambda r: r.trial)
+    return by_score("ok") + by_score("pruned") + rest
 
 
 @dataclass

@@ -151,11 +151,15 @@ class RunDirectory:
     def write_leaderboard(self, records: Iterable[TrialRecord]) -> None:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["rank", "trial", "model", "val_score", "best_epoch", "epochs", "duration_s", "status", "params"])
+        writer.writerow(
+            ["rank", "trial", "model", "val_score", "best_epoch", "epochs", "duration_s", "status", "pruned_at", "params"]
+        )
         for rank, r in enumerate(leaderboard(list(records)), start=1):
             params = json.dumps({"model": r.model_params, "train": r.train_params}, sort_keys=True)
             score = "" if r.val_score is None else f"{r.val_score:.4f}"
-            writer.writerow([rank, r.trial, r.model, score, r.best_epoch, r.epochs, f"{r.duration_s:.2f}", r.status, params])
+            writer.writerow(
+                [rank, r.trial, r.model, score, r.best_epoch, r.epochs, f"{r.duration_s:.2f}", r.status, r.pruned_at, params]
+            )
         atomic_write_text(self / LEADERBOARD, buffer.getvalue())
 
     def write_json(self, name: str, payload: Mapping[str, Any]) -> None:

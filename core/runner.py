@@ -7,6 +7,14 @@ marks the running trial interrupted and writes the leaderboard so far, and
 a freshly seeded tuner, re-runs the ones that were running and completes the
 budget, so a resumed run proposes and trains exactly what an uninterrupted one
 would have.
+
+Trials are pruned as they train (successive halving, :mod:`autoglm.core.pruning`,
+on unless the config's ``pruning`` turns it off): the trainer's epoch callback
+reports each epoch's validation accuracy, and a trial that trails the earlier
+ones at a rung is stopped there and recorded ``pruned``. Its partial score goes
+to the tuner but it is never selected. Every record keeps the rung values its
+trial reached, and resume feeds them back to a fresh pruner in order, so the
+decisions of a resumed run are those of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from autoglm.core.config import RunConfig
 from autoglm.core.errors import AutoglmError, DataError, RunError, RunInterrupted
 from autoglm.core.graph import check_graph
 from autoglm.core.protocols import Candidate, FitResult
+from autoglm.core.pruning import SuccessiveHalvingPruner
 from autoglm.core.reporting import ReporterGroup
 from autoglm.core.results import RunInfo, RunResult, TrialRecord, leaderboard
 from autoglm.core.rundir import LEADERBOARD, SUMMARY, RunDirectory
@@ -36,7 +45,9 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 #: Statuses of trials that ended on their own; anything else (``interrupted``) runs again on resume.
-FINISHED = ("ok", "failed")
+FINISHED = ("ok", "pruned", "failed")
+#: Every status a trial record can have, in the order summaries count them.
+STATUSES = ("ok", "pruned", "failed", "interrupted")
 
 
 def trial_seed(run_seed: int, trial: int) -> int:
@@ -78,6 +89,10 @@ class Runner:
         self._best: tuple[TrialRecord, Mapping[str, Any]] | None = None
         #: (trial number, candidate, start time) of the trial being trained, for Ctrl-C.
         self._running: tuple[int, Candidate, float] | None = None
+        #: One pruner per run (None: pruning is off); built with the trainer, which may know its max_epochs.
+        self.pruner: SuccessiveHalvingPruner | None = None
+        #: Things about the trainer's epoch callbacks worth saying once per run, not once per trial.
+        self._warned: set[str] = set()
 
     # -- setup -----------------------------------------------------------
 
@@ -86,6 +101,14 @@ class Runner:
         self.trainer, self.tuner, self.loader = components.trainer, components.tuner, components.data_loader
         extra = [(f"host#{i}", r) for i, r in enumerate(self.extra_reporters)]
         self.reporters = ReporterGroup(components.reporters + extra)
+        settings = self.config.pruning
+        if settings.enabled:
+            max_epochs = getattr(self.trainer, "max_epochs", None)
+            if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
+                max_epochs = None  # unknown: rungs go on for as long as the trainer does
+            self.pruner = SuccessiveHalvingPruner(
+                settings.min_epochs, settings.reduction_factor, settings.min_trials, max_epochs=max_epochs
+            )
 
     def _load_data(self) -> tuple[Any, dict[str, int]]:
         name = self.config.data.name
@@ -144,7 +167,7 @@ class Runner:
             self.reporters.emit("on_trial_start", index, candidate)
             record, fit = self._trial(index, candidate)
             self._keep(record, fit)
-            self.tuner.tell(candidate, record.val_score if record.ok else None)
+            self.tuner.tell(candidate, record.val_score if record.scored else None)
             self.reporters.emit("on_trial_end", record)
 
     def _keep(self, record: TrialRecord, fit: FitResult | None) -> None:
@@ -178,7 +201,9 @@ class Runner:
                     "itself for this seed (were nevergrad or numpy upgraded since the run started?). "
                     "Start a new run instead"
                 )
-            self.tuner.tell(candidate, record.val_score if record.ok else None)
+            self.tuner.tell(candidate, record.val_score if record.scored else None)
+            if self.pruner is not None:
+                self.pruner.record(record.rungs)
             self.records.append(record)
         self.run_dir.rewrite_trials(finished)  # drops interrupted records and a torn last line
         best = next((r for r in leaderboard(finished) if r.ok), None)
@@ -245,19 +270,19 @@ class Runner:
         seed = record.seed
         start = time.perf_counter()
         fit = None
+        # Retraining a recorded trial (report=False) must neither emit events nor meet the pruner again.
+        on_epoch = _EpochHook(self, index, self.pruner if report else None, report and self.reporters.wants_epochs())
         try:
             torch.manual_seed(seed)
             model = self._build_model(candidate.model, candidate.model_params)
-            on_epoch = None
-            if report and self.reporters.wants_epochs():
-                def on_epoch(epoch: int, metrics: Any, _trial: int = index) -> None:
-                    self.reporters.emit("on_epoch", _trial, epoch, dict(metrics))
             fit = self.trainer.fit(model, self.data, dict(candidate.train_params), on_epoch)
             if fit.val_score is None or not math.isfinite(fit.val_score):
                 raise RunError(f"validation score is {fit.val_score} (diverged training?)")
             record.val_score = float(fit.val_score)
             record.train_score = None if fit.train_score is None else float(fit.train_score)
             record.best_epoch, record.epochs = int(fit.best_epoch), int(fit.epochs)
+            if on_epoch.stopped_at is not None:  # the trainer stopped where the pruner asked it to
+                record.status, record.pruned_at = "pruned", on_epoch.stopped_at
         except Exception as exc:  # one trial's failure never ends the search
             record.status = "failed"
             record.error = failure_reason(exc)
@@ -266,8 +291,15 @@ class Runner:
             fit = None
         if fit is None and torch.cuda.is_available():
             torch.cuda.empty_cache()  # an out-of-memory trial must not starve the next one
+        if report and self.pruner is not None:  # failed trials too: their rung values count for later trials
+            record.rungs = {str(rung): value for rung, value in self.pruner.rungs_of(index).items()}
         record.duration_s = round(time.perf_counter() - start, 3)
         return record, fit
+
+    def _say_once(self, key: str, level: int, message: str, *args: Any) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.log(level, message, *args)
 
     def _build_model(self, name: str, params: dict[str, Any]) -> Any:
         component = self.engine.component("models", name)
@@ -282,11 +314,18 @@ class Runner:
             "seed": self.seed,
             "started_at": started_at,
             "trials": {"total": len(self.records)}
-            | {status: sum(r.status == status for r in self.records) for status in ("ok", "failed", "interrupted")},
+            | {status: sum(r.status == status for r in self.records) for status in STATUSES},
+            "pruning": self._pruning_summary(),
             "dataset": {"name": self.config.data.name, **self.sizes},
             "tuner": {"name": self.config.tuner.name, **_describe(self.tuner)},
             "versions": versions(),
         }
+
+    def _pruning_summary(self) -> dict[str, Any]:
+        summary: dict[str, Any] = self.config.pruning.to_dict()
+        if self.pruner is not None and self.pruner.max_epochs is not None:
+            summary["rungs"] = self.pruner.rung_epochs()
+        return summary
 
     def _finish(self, started: float, started_at: str) -> RunResult:
         import torch
@@ -336,6 +375,48 @@ class Runner:
         result = RunResult(self.run_dir.path, best, test_acc, list(self.records), self.seed, wall, summary)
         self.reporters.emit("on_run_end", result)
         return result
+
+
+class _EpochHook:
+    """The ``on_epoch`` a trainer gets for one trial: the reporters' epoch event, then the pruner's verdict.
+
+    Returns True when the pruner wants the trial stopped. The trial counts as
+    pruned only if the trainer did stop there (no later epoch came); a trainer
+    that ignores the answer trains on and its trial ends ``ok``.
+    """
+
+    def __init__(self, runner: Runner, trial: int, pruner: SuccessiveHalvingPruner | None, emit: bool) -> None:
+        self.runner, self.trial, self.pruner, self.emit = runner, trial, pruner, emit
+        self._last: tuple[int, bool] | None = None  # (epoch, asked to stop)
+
+    @property
+    def stopped_at(self) -> int | None:
+        """The epoch of the last call, if that call asked the trainer to stop."""
+        return self._last[0] if self._last is not None and self._last[1] else None
+
+    def __call__(self, epoch: int, metrics: Mapping[str, float]) -> bool:
+        runner = self.runner
+        if self.emit:
+            runner.reporters.emit("on_epoch", self.trial, epoch, dict(metrics))
+        if self.stopped_at is not None:
+            runner._say_once(
+                "ignored", logging.INFO,
+                "trainer %r went on after the pruner asked it to stop (trial %d, epoch %d): its trials are never pruned",
+                runner.config.trainer.name, self.trial, self.stopped_at,
+            )
+        stop = False
+        if self.pruner is not None:
+            value = metrics.get("val_acc")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                stop = self.pruner.report(self.trial, int(epoch), float(value))
+            else:
+                runner._say_once(
+                    "no-val-acc", logging.WARNING,
+                    "trainer %r reports no finite val_acc in its epoch metrics (got %r): its trials cannot be pruned",
+                    runner.config.trainer.name, value,
+                )
+        self._last = (int(epoch), stop)
+        return stop
 
 
 def _best_entry(best: TrialRecord) -> dict[str, Any]:

@@ -37,6 +37,11 @@ class ConsoleReporter:
         params = format_params({**record.model_params, **record.train_params})
         if record.ok:
             self._print(f"{head} val={record.val_score:.4f} epoch={record.best_epoch:<4} {record.duration_s:6.1f}s  {params}")
+        elif record.status == "pruned":
+            # The score is partial: the best before the pruner stopped it, so it says where.
+            self._print(
+                f"{head} val={record.val_score:.4f} pruned@{record.pruned_at:<4} {record.duration_s:5.1f}s  {params}"
+            )
         else:
             self._print(f"{head} FAILED {record.duration_s:6.1f}s  {record.error}")
 
@@ -48,9 +53,14 @@ class ConsoleReporter:
                     self._print(f"  {rank}. trial {r.trial:<3} {r.model:<6} val={r.val_score:.4f}  {format_params(r.model_params)}")
         self._print(
             f"best: trial {result.best.trial} ({result.best.model}) val={result.val_accuracy:.4f} "
-            f"test={result.test_accuracy:.4f}; {len(result.trials)} trials in {result.wall_time_s:.1f}s; "
+            f"test={result.test_accuracy:.4f}; {len(result.trials)} trials{_pruned(result)} in {result.wall_time_s:.1f}s; "
             f"results in {result.run_dir}"
         )
+
+
+def _pruned(result: RunResult) -> str:
+    count = sum(t.status == "pruned" for t in result.trials)
+    return f" ({count} pruned)" if count else ""
 
 
 @hookimpl

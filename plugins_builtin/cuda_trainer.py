@@ -121,8 +121,9 @@ class FullBatchTrainer:
                 best_epoch, train_at_best, stale = epoch, train_acc, 0
             else:
                 stale += 1
-            if on_epoch is not None:
-                on_epoch(epoch, {"loss": train_loss, "train_acc": train_acc, "val_acc": val_acc, "val_loss": val_loss})
+            metrics_now = {"loss": train_loss, "train_acc": train_acc, "val_acc": val_acc, "val_loss": val_loss}
+            if on_epoch is not None and on_epoch(epoch, metrics_now) is True:
+                break  # pruned: the best weights so far (this epoch included) are kept below
             if stale >= self.patience:
                 break
         model.load_state_dict(best_state)

@@ -175,7 +175,8 @@ CASES = [
     ),
     case(
         "unknown-section", 2,
-        ("{cfg}: serach:", "unknown section 'serach'", "accepted: data, output, reporters, search", "did you mean 'search'?"),
+        ("{cfg}: serach:", "unknown section 'serach'", "accepted: data, output, pruning, reporters, search",
+         "did you mean 'search'?"),
         edit={"serach": {"models": ["gcn"]}},
     ),
     case("missing-data-section", 2, ("{cfg}: data:", "'data' section is required", "{name: synthetic}"), edit={"data": None}),
@@ -255,6 +256,26 @@ CASES = [
     case(
         "reporters-not-a-list", 2, ("{cfg}: reporters:", "reporters must be a list", "[console, {name: jsonl}]"),
         edit={"reporters": "console"},
+    ),
+    # -- pruning ----------------------------------------------------------------------------
+    case(
+        "pruning-key-misspelled", 2,
+        ("{cfg}: pruning.min_epoch:", "unknown key 'min_epoch'", "accepted: enabled, min_epochs, min_trials, reduction_factor",
+         "did you mean 'min_epochs'?"),
+        edit={"pruning": {"min_epoch": 10}},
+    ),
+    case(
+        "pruning-reduction-factor-one", 2,
+        ("{cfg}: pruning.reduction_factor:", "reduction_factor must be at least 2", "got 1"),
+        edit={"pruning": {"reduction_factor": 1}},
+    ),
+    case(
+        "pruning-not-a-mapping", 2, ("{cfg}: pruning:", "pruning must be true, false or a mapping", "'off'"),
+        edit={"pruning": "off"},
+    ),
+    case(
+        "set-pruning-min-trials-wrong-type", 2, ("{cfg}: pruning.min_trials:", "expected an integer", "'four'"),
+        args=("--set", "pruning.min_trials=four"),
     ),
     case("output-empty-string", 2, ("{cfg}: output:", "output must be a directory path", "''"), edit={"output": ""}, output=None),
     # -- search spaces ----------------------------------------------------------------------

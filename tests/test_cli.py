@@ -348,7 +348,7 @@ def test_run_end_to_end(tiny_yaml: Path, run_dir: Path) -> None:
 
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     assert summary["status"] == "ok" and summary["seed"] == 0
-    assert summary["trials"] == {"total": 2, "ok": 2, "failed": 0, "interrupted": 0}
+    assert summary["trials"] == {"total": 2, "ok": 2, "pruned": 0, "failed": 0, "interrupted": 0}
     assert summary["best"]["trial"] == int(board[0]["trial"])
     assert 0.0 <= summary["test"]["accuracy"] <= 1.0
 
@@ -405,7 +405,7 @@ def test_show(finished_run: Path) -> None:
     assert shown["status"] == "ok"
     assert shown["best"] == summary["best"]
     assert shown["test"] == summary["test"]
-    assert shown["trials"] == {"total": 2, "ok": 2, "failed": 0, "interrupted": 0}
+    assert shown["trials"] == {"total": 2, "ok": 2, "pruned": 0, "failed": 0, "interrupted": 0}
     assert len(board.strip().splitlines()) == 3  # rest of the header + 2 trials
 
 

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from autoglm.core import ComponentSpec, ConfigError, Engine, RunConfig
+from autoglm.core import ComponentSpec, ConfigError, Engine, PruningSpec, RunConfig
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
@@ -118,6 +118,58 @@ CASES = [
     pytest.param(put("seed", "abc"), "load", "seed", ["seed must be a non-negative integer", "'abc'"], id="seed-string"),
     pytest.param(put("seed", 1.5), "load", "seed", ["seed must be a non-negative integer", "1.5"], id="seed-float"),
     pytest.param(put("seed", True), "load", "seed", ["seed must be a non-negative integer", "True"], id="seed-bool"),
+    # pruning section
+    pytest.param(
+        put("pruning", {"min_epoch": 10}), "load", "pruning.min_epoch",
+        ["unknown key 'min_epoch'", "accepted: enabled, min_epochs, min_trials, reduction_factor",
+         "did you mean 'min_epochs'?"],
+        id="pruning-key-misspelled",
+    ),
+    pytest.param(
+        put("pruning", {"reduction_factr": 2}), "load", "pruning.reduction_factr",
+        ["unknown key 'reduction_factr'", "did you mean 'reduction_factor'?"],
+        id="pruning-key-misspelled-factor",
+    ),
+    pytest.param(
+        put("pruning", "yes please"), "load", "pruning",
+        ["pruning must be true, false or a mapping", "{min_epochs: 20, reduction_factor: 3, min_trials: 4}", "'yes please'"],
+        id="pruning-string",
+    ),
+    pytest.param(
+        put("pruning", [20, 3]), "load", "pruning", ["pruning must be true, false or a mapping", "got a list"],
+        id="pruning-list",
+    ),
+    pytest.param(
+        put("pruning", {"enabled": "no"}), "load", "pruning.enabled", ["expected true or false", "'no'"],
+        id="pruning-enabled-string",
+    ),
+    pytest.param(
+        put("pruning", {"min_epochs": 0}), "load", "pruning.min_epochs",
+        ["min_epochs must be at least 1", "got 0", "first epoch at which a trial can be stopped"],
+        id="pruning-min-epochs-zero",
+    ),
+    pytest.param(
+        put("pruning", {"reduction_factor": 1}), "load", "pruning.reduction_factor",
+        ["reduction_factor must be at least 2", "got 1"],
+        id="pruning-reduction-factor-one",
+    ),
+    pytest.param(
+        put("pruning", {"min_trials": -2}), "load", "pruning.min_trials", ["min_trials must be at least 1", "got -2"],
+        id="pruning-min-trials-negative",
+    ),
+    pytest.param(
+        put("pruning", {"min_epochs": 2.5}), "load", "pruning.min_epochs", ["expected an integer", "2.5 (float)"],
+        id="pruning-min-epochs-float",
+    ),
+    pytest.param(
+        put("pruning", {"min_trials": True}), "load", "pruning.min_trials", ["expected an integer", "True (bool)"],
+        id="pruning-min-trials-bool",
+    ),
+    pytest.param(
+        put("pruning", {"enabled": False, "reduction_factor": 0}), "load", "pruning.reduction_factor",
+        ["reduction_factor must be at least 2"],
+        id="pruning-disabled-still-checked",
+    ),
     # component names: the registry lists what is installed
     pytest.param(
         put("data.name", "ogbn"), "load", "data.name",
@@ -461,6 +513,14 @@ OVERRIDE_CASES = [
     ),
     pytest.param(["seed=-3"], "<dict>", "seed", ["non-negative integer"], id="set-bad-seed"),
     pytest.param(["serach.models=[gcn]"], "<dict>", "serach", ["did you mean 'search'?"], id="set-unknown-section"),
+    pytest.param(
+        ["pruning.min_epochs=soon"], "<dict>", "pruning.min_epochs", ["expected an integer", "'soon'"],
+        id="set-pruning-wrong-type",
+    ),
+    pytest.param(
+        ["pruning.min_trial=2"], "<dict>", "pruning.min_trial", ["unknown key 'min_trial'", "did you mean 'min_trials'?"],
+        id="set-pruning-unknown-key",
+    ),
 ]
 
 
@@ -620,6 +680,46 @@ def test_to_dict_round_trips_through_yaml(engine: Engine, tiny_config: dict[str,
     assert again.source == str(written)
     assert engine.load_config(resolved.to_dict()).to_dict() == resolved.to_dict()
     assert engine.load_config(resolved).to_dict() == resolved.to_dict()
+
+
+def test_pruning_defaults_on_and_resolved_into_the_config(engine: Engine) -> None:
+    resolved = engine.load_config({"data": "synthetic"})
+    assert resolved.pruning == PruningSpec(enabled=True, min_epochs=20, reduction_factor=3, min_trials=4)
+    assert resolved.to_dict()["pruning"] == {"enabled": True, "min_epochs": 20, "reduction_factor": 3, "min_trials": 4}
+    assert engine.load_config({"data": "synthetic", "pruning": None}).pruning == PruningSpec()
+
+
+@pytest.mark.parametrize(
+    ("pruning", "overrides", "expected"),
+    [
+        (False, [], PruningSpec(enabled=False)),
+        (True, [], PruningSpec()),
+        ({"enabled": False}, [], PruningSpec(enabled=False)),
+        ({}, [], PruningSpec()),
+        ({"min_epochs": 5, "min_trials": 2}, [], PruningSpec(min_epochs=5, min_trials=2)),
+        (None, ["pruning=false"], PruningSpec(enabled=False)),
+        (None, ["pruning.enabled=false"], PruningSpec(enabled=False)),
+        (None, ["pruning.reduction_factor=2"], PruningSpec(reduction_factor=2)),
+        # `pruning: false` in the file, then one setting with --set: still off, the setting kept
+        (False, ["pruning.min_epochs=7"], PruningSpec(enabled=False, min_epochs=7)),
+        (True, ["pruning.min_trials=1"], PruningSpec(min_trials=1)),
+    ],
+    ids=["false", "true", "enabled-false", "empty", "settings", "set-false", "set-enabled", "set-factor",
+         "false-then-set", "true-then-set"],
+)
+def test_pruning_section_spellings(engine: Engine, pruning: Any, overrides: list[str], expected: PruningSpec) -> None:
+    document: dict[str, Any] = {"data": "synthetic"}
+    if pruning is not None:
+        document["pruning"] = pruning
+    resolved = engine.load_config(document, overrides=overrides)
+    assert resolved.pruning == expected
+    assert engine.load_config(resolved.to_dict()).pruning == expected  # what the run directory records reads back
+
+
+def test_pruning_off_in_yaml(engine: Engine, tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("data: synthetic\npruning: off   # YAML 1.1: off is false\n", encoding="utf-8")
+    assert engine.load_config(config).pruning.enabled is False
 
 
 def test_to_dict_round_trips_defaults(engine: Engine) -> None:

@@ -92,7 +92,7 @@ def test_run_searches_the_plugin_model(plugin_env: dict[str, str], tmp_path: Pat
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     assert summary["status"] == "ok"
     assert summary["best"]["model"] == "mlp"
-    assert summary["trials"] == {"total": 2, "ok": 2, "failed": 0, "interrupted": 0}
+    assert summary["trials"] == {"total": 2, "ok": 2, "pruned": 0, "failed": 0, "interrupted": 0}
     spec = json.loads((run_dir / "best_model.json").read_text(encoding="utf-8"))
     assert spec["model"] == "mlp" and "example_mlp" in spec["owner"]
 

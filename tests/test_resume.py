@@ -89,7 +89,7 @@ def test_ctrl_c_mid_trial_then_resume_gives_the_uninterrupted_run(
     assert len(board) == 1 + 3 and board[-1].split(",")[7] == "interrupted"
     summary = json.loads((out / SUMMARY).read_text())
     assert summary["status"] == "interrupted"
-    assert summary["trials"] == {"total": 3, "ok": 2, "failed": 0, "interrupted": 1}
+    assert summary["trials"] == {"total": 3, "ok": 2, "pruned": 0, "failed": 0, "interrupted": 1}
     assert summary["best"]["trial"] in (1, 2)
 
     result = engine.resume(out)
@@ -332,7 +332,7 @@ def test_killed_again_and_again_the_run_still_completes_exactly(tmp_path: Path, 
         process.communicate()
         if (out / TRIALS).exists():
             whole = (out / TRIALS).read_text().splitlines()[:-1]
-            assert all(json.loads(line)["status"] in ("ok", "failed") for line in whole)  # a torn last line at most
+            assert all(json.loads(line)["status"] in ("ok", "pruned", "failed") for line in whole)  # a torn last line at most
     records = lines(out)
     assert [r["trial"] for r in records] == list(range(1, budget + 1))
     assert json.loads((out / SUMMARY).read_text())["status"] == "ok"
