@@ -126,6 +126,11 @@ def run(
     Trials that trail the earlier ones at a rung (epochs 20, 60, 180 by default)
     are pruned: stopped early and never selected. `--set pruning=false` turns
     that off; the config's `pruning` section tunes it.
+
+    The 3 best configurations are then trained again with 2 more seeds each and
+    the best mean validation score is selected; test accuracy is reported as
+    mean ± std over its seeds. `--set selection=false` keeps the single best
+    trial; the config's `selection` section tunes it.
     """
 
     def body() -> None:
@@ -144,7 +149,9 @@ def run(
                 result = engine.run(config, overrides=overrides, output=None if output is None else Path(output), overwrite=overwrite)
         click.echo(
             f"selected {result.best.model} (trial {result.best.trial}): val {result.val_accuracy:.4f}, "
-            f"test {result.test_accuracy:.4f}; run directory {result.run_dir}"
+            f"test {result.test_accuracy:.4f}"
+            + (f" ± {result.test_std:.4f} over {result.test_seeds} seeds" if result.test_seeds > 1 else "")
+            + f"; run directory {result.run_dir}"
         )
 
     guarded(ctx, body)
@@ -189,6 +196,11 @@ def validate(ctx: click.Context, config: Path, overrides: tuple[str, ...]) -> No
         click.echo(
             f"  pruning:   successive halving from epoch {p.min_epochs}, factor {p.reduction_factor}, "
             f"after {p.min_trials} trials" if p.enabled else "  pruning:   off"
+        )
+        chosen = resolved.selection
+        click.echo(
+            f"  selection: top {chosen.top_k} re-trained with {chosen.seeds} seeds each, best mean validation"
+            if chosen.enabled else "  selection: the single best trial"
         )
 
     guarded(ctx, body)

@@ -9,7 +9,7 @@ global state. Build an :class:`Engine` to do any of those::
 """
 
 from autoglm.core.artifacts import load_best_model
-from autoglm.core.config import ComponentSpec, PruningSpec, RunConfig, SearchSpec
+from autoglm.core.config import ComponentSpec, PruningSpec, RunConfig, SearchSpec, SelectionSpec
 from autoglm.core.engine import Engine
 from autoglm.core.errors import (
     AutoglmError,
@@ -47,6 +47,7 @@ __all__ = [
     "RunInterrupted",
     "RunResult",
     "SearchSpec",
+    "SelectionSpec",
     "SuccessiveHalvingPruner",
     "TrialError",
     "TrialRecord",

@@ -21,7 +21,7 @@ from autoglm.core.errors import ConfigError
 from autoglm.core.space import param_from_config, param_to_config
 
 TASKS = ("node_classification",)
-SECTIONS = ("task", "seed", "output", "data", "search", "tuner", "trainer", "reporters", "pruning")
+SECTIONS = ("task", "seed", "output", "data", "search", "tuner", "trainer", "reporters", "pruning", "selection")
 SEARCH_KEYS = ("models", "space", "training_space")
 COMPONENT_KEYS = ("name", "options")
 PRUNING_KEYS = ("enabled", "min_epochs", "reduction_factor", "min_trials")
@@ -30,6 +30,12 @@ _PRUNING_INTS = (
     ("min_epochs", 1, "the first epoch at which a trial can be stopped"),
     ("reduction_factor", 2, "rungs are this many times apart and 1/this of the trials go on"),
     ("min_trials", 1, "earlier trials a rung needs before it stops anyone"),
+)
+SELECTION_KEYS = ("top_k", "seeds")
+#: (key, least value, what it means) of the selection section's integers.
+_SELECTION_INTS = (
+    ("top_k", 1, "how many of the best configurations are re-trained"),
+    ("seeds", 1, "training runs per configuration, the trial's own included; 1 turns re-training off"),
 )
 
 
@@ -78,6 +84,22 @@ class PruningSpec:
 
 
 @dataclass
+class SelectionSpec:
+    """Robust selection (:mod:`autoglm.core.selection`): the top-k configurations re-trained with
+    several seeds, the best mean validation score wins, test reported as mean ± std."""
+
+    top_k: int = 3
+    seeds: int = 3
+
+    @property
+    def enabled(self) -> bool:
+        return self.seeds > 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"top_k": self.top_k, "seeds": self.seeds}
+
+
+@dataclass
 class RunConfig:
     """A config whose shape is valid; component sections may still be unresolved (None)."""
 
@@ -87,6 +109,7 @@ class RunConfig:
     trainer: ComponentSpec | None = None
     reporters: list[ComponentSpec] | None = None
     pruning: PruningSpec = field(default_factory=PruningSpec)
+    selection: SelectionSpec = field(default_factory=SelectionSpec)
     task: str = "node_classification"
     seed: int | None = None
     output: str | None = None
@@ -105,6 +128,7 @@ class RunConfig:
             "trainer": self.trainer.to_dict() if self.trainer else None,
             "reporters": [r.to_dict() for r in self.reporters] if self.reporters is not None else None,
             "pruning": self.pruning.to_dict(),
+            "selection": self.selection.to_dict(),
         }
 
 
@@ -198,6 +222,8 @@ def _expand_shorthands(document: dict[str, Any]) -> dict[str, Any]:
         document["reporters"] = [{"name": r} if isinstance(r, str) else r for r in document["reporters"]]
     if isinstance(document.get("pruning"), bool):  # pruning: false -> {enabled: false}
         document["pruning"] = {"enabled": document["pruning"]}
+    if document.get("selection") is False:  # selection: false -> one seed, the single best trial
+        document["selection"] = {"top_k": 1, "seeds": 1}
     return document
 
 
@@ -273,6 +299,7 @@ def parse_config(document: Any, *, source: str = "<config>") -> RunConfig:
         trainer=_component(document["trainer"], "trainer", source) if document.get("trainer") is not None else None,
         reporters=reporters,
         pruning=_pruning(document.get("pruning"), source),
+        selection=_selection(document.get("selection"), source),
         source=source,
     )
 
@@ -356,7 +383,31 @@ def _pruning(value: Any, source: str) -> PruningSpec:
     if not isinstance(enabled, bool):
         raise ConfigError(f"expected true or false, got {enabled!r}", source=source, path="pruning.enabled")
     spec.enabled = enabled
-    for key, least, meaning in _PRUNING_INTS:
+    _int_settings(value, spec, _PRUNING_INTS, "pruning", source)
+    return spec
+
+
+def _selection(value: Any, source: str) -> SelectionSpec:
+    """``selection:`` is a mapping of :data:`SELECTION_KEYS`, or false (no re-training); absent means the defaults."""
+    if value is None or value is True:
+        return SelectionSpec()
+    if value is False:
+        return SelectionSpec(top_k=1, seeds=1)
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"selection must be true, false or a mapping, e.g. {{top_k: 3, seeds: 3}}; got a {type(value).__name__}: {value!r}",
+            source=source,
+            path="selection",
+        )
+    _no_unknown_keys(value, SELECTION_KEYS, "selection", source)
+    spec = SelectionSpec()
+    _int_settings(value, spec, _SELECTION_INTS, "selection", source)
+    return spec
+
+
+def _int_settings(value: Mapping[str, Any], spec: Any, ints: Any, section: str, source: str) -> None:
+    """Set ``spec``'s integer settings from ``value``, each checked for type and least value."""
+    for key, least, meaning in ints:
         if key not in value:
             continue
         number = value[key]
@@ -364,14 +415,13 @@ def _pruning(value: Any, source: str) -> PruningSpec:
             raise ConfigError(
                 f"expected an integer ({meaning}), got {number!r} ({type(number).__name__})",
                 source=source,
-                path=f"pruning.{key}",
+                path=f"{section}.{key}",
             )
         if number < least:
             raise ConfigError(
-                f"{key} must be at least {least} ({meaning}), got {number}", source=source, path=f"pruning.{key}"
+                f"{key} must be at least {least} ({meaning}), got {number}", source=source, path=f"{section}.{key}"
             )
         setattr(spec, key, number)
-    return spec
 
 
 def _params(value: Any, path: str, source: str) -> dict[str, Any]:

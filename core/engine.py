@@ -337,8 +337,10 @@ class Engine:
 
         directory = RunDirectory(run_dir)
         directory.require_run()
-        # A run recorded before the pruning section existed ran without pruning: it resumes so.
-        legacy = [] if "pruning" in read_yaml(directory / CONFIG) else ["pruning.enabled=false"]
+        # A run recorded before the pruning / selection sections existed ran without them: it resumes so.
+        written = read_yaml(directory / CONFIG)
+        legacy = [] if "pruning" in written else ["pruning.enabled=false"]
+        legacy += [] if "selection" in written else ["selection.seeds=1"]
         recorded = self.load_config(directory / CONFIG, legacy)
         if config is not None or overrides:
             if config is None:

@@ -86,6 +86,9 @@ class RunResult:
     seed: int
     wall_time_s: float
     summary: dict[str, Any]
+    #: ``test_accuracy`` is the mean over the selected configuration's seeds; this is their spread.
+    test_std: float = 0.0
+    test_seeds: int = 1
 
     @property
     def val_accuracy(self) -> float:

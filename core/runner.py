@@ -38,6 +38,7 @@ from autoglm.core.pruning import SuccessiveHalvingPruner
 from autoglm.core.reporting import ReporterGroup
 from autoglm.core.results import RunInfo, RunResult, TrialRecord, leaderboard
 from autoglm.core.rundir import LEADERBOARD, SUMMARY, RunDirectory
+from autoglm.core.selection import Contender, SeedRun, choose, contenders, mean_std, reseed
 
 if TYPE_CHECKING:  # pragma: no cover
     from autoglm.core.engine import Engine
@@ -253,20 +254,24 @@ class Runner:
             f"leaderboard so far is in {str(self.run_dir / LEADERBOARD)!r}. Resume with: autoglm run --resume {where}"
         )
 
-    def _new_record(self, index: int, candidate: Candidate, *, status: str) -> TrialRecord:
+    def _new_record(self, index: int, candidate: Candidate, *, status: str, seed: int | None = None) -> TrialRecord:
         return TrialRecord(
             trial=index,
             status=status,
             model=candidate.model,
             model_params=dict(candidate.model_params),
             train_params=dict(candidate.train_params),
-            seed=trial_seed(self.seed, index),
+            seed=trial_seed(self.seed, index) if seed is None else seed,
         )
 
-    def _trial(self, index: int, candidate: Candidate, *, report: bool = True) -> tuple[TrialRecord, FitResult | None]:
+    def _trial(
+        self, index: int, candidate: Candidate, *, report: bool = True, seed: int | None = None
+    ) -> tuple[TrialRecord, FitResult | None]:
+        """Train one candidate. ``report=False`` (re-training a recorded trial, possibly with another
+        ``seed``) emits no events and does not meet the pruner."""
         import torch
 
-        record = self._new_record(index, candidate, status="ok")
+        record = self._new_record(index, candidate, status="ok", seed=seed)
         seed = record.seed
         start = time.perf_counter()
         fit = None
@@ -328,8 +333,6 @@ class Runner:
         return summary
 
     def _finish(self, started: float, started_at: str) -> RunResult:
-        import torch
-
         board = leaderboard(self.records)
         self.run_dir.write_leaderboard(board)
         summary = self._summary(started_at)
@@ -340,22 +343,18 @@ class Runner:
             detail = "; ".join(reasons[:3]) if reasons else "the tuner proposed no trial"
             raise RunError(f"every trial failed ({len(self.records)} of {len(self.records)}): {detail}")
 
-        best, state_dict = self._best
-        model = self._build_model(best.model, best.model_params)
-        model.load_state_dict(state_dict)
-        scores = self.trainer.predict(model, self.data).detach().cpu()
-        test_mask = self.data.test_mask.cpu()
-        probs = torch.softmax(scores.float(), dim=-1)
-        confidence, pred = probs.max(dim=-1)
-        y = self.data.y.cpu()
-        test_acc = float((pred[test_mask] == y[test_mask]).float().mean())
-        nodes = test_mask.nonzero().view(-1).tolist()
-        self.run_dir.write_predictions(
-            (n, int(y[n]), int(pred[n]), float(confidence[n])) for n in nodes
-        )
+        chosen, compared = self._select()
+        for run in chosen.runs:  # test is touched here only, for the selected configuration
+            if run.ok:
+                run.test_accuracy = self._test_predictions(chosen.record, run.state_dict)[0]
+        test_mean, test_std = mean_std([run.test_accuracy for run in chosen.runs])
+        kept = chosen.kept_run()
+        best = chosen.record
+        kept_accuracy, predictions = self._test_predictions(best, kept.state_dict)
+        self.run_dir.write_predictions(predictions)
         save_best_model(
             self.run_dir,
-            state_dict,
+            kept.state_dict,
             {
                 "model": best.model,
                 "model_params": best.model_params,
@@ -363,18 +362,72 @@ class Runner:
                 "out_channels": self.sizes["num_classes"],
                 "owner": str(self.engine.component("models", best.model).owner),
                 "trial": best.trial,
+                "seed": kept.seed,
             },
         )
         wall = round(time.perf_counter() - started, 2)
+        seeds = sum(run.ok for run in chosen.runs)
         summary.update(
-            best=_best_entry(best),
-            test={"accuracy": test_acc, "num_nodes": len(nodes)},
+            best=_best_entry(best) | {"val_mean": chosen.val_mean, "val_std": chosen.val_std},
+            test={
+                "accuracy": test_mean,
+                "accuracy_std": test_std,
+                "seeds": seeds,
+                "saved_model_accuracy": kept_accuracy,
+                "num_nodes": len(predictions),
+            },
+            selection=self.config.selection.to_dict() | {"contenders": [c.to_dict() for c in compared]},
             wall_time_s=wall,
         )
         self.run_dir.write_json(SUMMARY, summary)
-        result = RunResult(self.run_dir.path, best, test_acc, list(self.records), self.seed, wall, summary)
+        result = RunResult(
+            self.run_dir.path, best, test_mean, list(self.records), self.seed, wall, summary, test_std=test_std, test_seeds=seeds
+        )
         self.reporters.emit("on_run_end", result)
         return result
+
+    def _select(self) -> tuple[Contender, list[Contender]]:
+        """Re-train the best configurations with fresh seeds and choose by mean validation score."""
+        spec = self.config.selection
+        best_record, best_state = self._best
+        top = contenders(self.records, spec.top_k) if spec.enabled else [best_record]
+        if spec.enabled:
+            log.info("selection: re-training the top %d configuration(s) with %d more seed(s) each", len(top), spec.seeds - 1)
+        compared = []
+        for record in top:
+            kept = best_state if record.trial == best_record.trial else None
+            runs = [SeedRun(0, record.seed, record.val_score, kept)]
+            runs += [self._retrain(record, k, reseed(self.seed, record.trial, k)) for k in range(1, spec.seeds)]
+            compared.append(Contender(record, runs))
+        chosen = choose(compared)
+        for run in chosen.runs:
+            if run.ok and run.state_dict is None:  # the trial's own weights were not kept: its seed rebuilds them
+                run.state_dict = self._retrain(chosen.record, run.k, run.seed).state_dict
+        return chosen, compared
+
+    def _retrain(self, record: TrialRecord, k: int, seed: int) -> SeedRun:
+        candidate = Candidate(record.model, dict(record.model_params), dict(record.train_params))
+        again, fit = self._trial(record.trial, candidate, report=False, seed=seed)
+        if fit is None:
+            log.warning("selection: trial %d with seed %d failed: %s", record.trial, seed, again.error)
+            return SeedRun(k, seed, None, None, again.error)
+        return SeedRun(k, seed, again.val_score, fit.state_dict)
+
+    def _test_predictions(
+        self, record: TrialRecord, state_dict: Mapping[str, Any] | None
+    ) -> tuple[float, list[tuple[int, int, int, float]]]:
+        """Test accuracy of one set of weights, and its (node, truth, prediction, confidence) rows."""
+        import torch
+
+        model = self._build_model(record.model, record.model_params)
+        model.load_state_dict(state_dict)
+        scores = self.trainer.predict(model, self.data).detach().cpu()
+        test_mask = self.data.test_mask.cpu()
+        confidence, pred = torch.softmax(scores.float(), dim=-1).max(dim=-1)
+        y = self.data.y.cpu()
+        accuracy = float((pred[test_mask] == y[test_mask]).float().mean())
+        rows = [(n, int(y[n]), int(pred[n]), float(confidence[n])) for n in test_mask.nonzero().view(-1).tolist()]
+        return accuracy, rows
 
 
 class _EpochHook:

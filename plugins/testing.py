@@ -46,7 +46,8 @@ def tiny_config(
     tuner: str = "random",
     seed: int = 0,
 ) -> dict[str, Any]:
-    """A complete config for a fast CPU search on :data:`TINY_GRAPH`, with no reporters."""
+    """A complete config for a fast CPU search on :data:`TINY_GRAPH`, with no reporters and no
+    re-training of the best configurations (``selection: false``), so it stays fast."""
     config: dict[str, Any] = {
         "seed": seed,
         "output": str(output),
@@ -54,6 +55,7 @@ def tiny_config(
         "tuner": {"name": tuner, "options": {"budget": budget}},
         "trainer": {"name": "cuda", "options": {"device": "cpu", "max_epochs": max_epochs, "patience": max_epochs}},
         "reporters": [],
+        "selection": False,
     }
     if models is not None:
         config["search"] = {"models": list(models)}

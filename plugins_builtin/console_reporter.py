@@ -53,7 +53,7 @@ class ConsoleReporter:
                     self._print(f"  {rank}. trial {r.trial:<3} {r.model:<6} val={r.val_score:.4f}  {format_params(r.model_params)}")
         self._print(
             f"best: trial {result.best.trial} ({result.best.model}) val={result.val_accuracy:.4f} "
-            f"test={result.test_accuracy:.4f}; {len(result.trials)} trials{_pruned(result)} in {result.wall_time_s:.1f}s; "
+            f"test={_test(result)}; {len(result.trials)} trials{_pruned(result)} in {result.wall_time_s:.1f}s; "
             f"results in {result.run_dir}"
         )
 
@@ -61,6 +61,13 @@ class ConsoleReporter:
 def _pruned(result: RunResult) -> str:
     count = sum(t.status == "pruned" for t in result.trials)
     return f" ({count} pruned)" if count else ""
+
+
+def _test(result: RunResult) -> str:
+    """The headline test figure: mean ± std over the selected configuration's seeds."""
+    if result.test_seeds > 1:
+        return f"{result.test_accuracy:.4f}±{result.test_std:.4f} ({result.test_seeds} seeds)"
+    return f"{result.test_accuracy:.4f}"
 
 
 @hookimpl

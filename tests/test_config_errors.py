@@ -170,6 +170,25 @@ CASES = [
         ["reduction_factor must be at least 2"],
         id="pruning-disabled-still-checked",
     ),
+    # selection section
+    pytest.param(
+        put("selection", {"top_n": 3}), "load", "selection.top_n",
+        ["unknown key 'top_n'", "accepted: seeds, top_k", "did you mean 'top_k'?"],
+        id="selection-key-misspelled",
+    ),
+    pytest.param(
+        put("selection", "best"), "load", "selection",
+        ["selection must be true, false or a mapping", "{top_k: 3, seeds: 3}", "'best'"],
+        id="selection-string",
+    ),
+    pytest.param(
+        put("selection", {"seeds": 0}), "load", "selection.seeds", ["seeds must be at least 1", "got 0"],
+        id="selection-seeds-zero",
+    ),
+    pytest.param(
+        put("selection", {"top_k": 2.0}), "load", "selection.top_k", ["expected an integer", "2.0 (float)"],
+        id="selection-top-k-float",
+    ),
     # component names: the registry lists what is installed
     pytest.param(
         put("data.name", "ogbn"), "load", "data.name",
