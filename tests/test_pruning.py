@@ -349,7 +349,8 @@ class InterruptAt:
     ("tuner", "at", "epoch"),
     [
         ("random", 6, 2),  # after three pruned trials, at the rung itself
-        ("nevergrad", 5, 4),  # a trial that passed its first rung (and is pruned at the next), mid-way
+        ("random", 4, 4),  # a trial that passed its first rung (and is pruned at the next), mid-way
+        ("nevergrad", 5, 2),  # after a pruned trial, at the rung that prunes it
         ("nevergrad", 8, 1),  # the last trial
     ],
 )
