@@ -21,7 +21,10 @@ from autoglm.core.errors import ConfigError
 from autoglm.core.space import param_from_config, param_to_config
 
 TASKS = ("node_classification",)
-SECTIONS = ("task", "seed", "output", "data", "search", "tuner", "trainer", "reporters", "pruning", "selection")
+SECTIONS = (
+    "task", "seed", "output", "data", "search", "tuner", "trainer", "reporters", "pruning", "selection",
+    "workers", "population",
+)
 SEARCH_KEYS = ("models", "space", "training_space")
 COMPONENT_KEYS = ("name", "options")
 PRUNING_KEYS = ("enabled", "min_epochs", "reduction_factor", "min_trials")
@@ -110,6 +113,10 @@ class RunConfig:
     reporters: list[ComponentSpec] | None = None
     pruning: PruningSpec = field(default_factory=PruningSpec)
     selection: SelectionSpec = field(default_factory=SelectionSpec)
+    #: Trials trained at once, each in its own process (torch threads split between them).
+    workers: int = 1
+    #: Configurations of one architecture trained together as one batched model (1: each alone).
+    population: int = 1
     task: str = "node_classification"
     seed: int | None = None
     output: str | None = None
@@ -129,7 +136,14 @@ class RunConfig:
             "reporters": [r.to_dict() for r in self.reporters] if self.reporters is not None else None,
             "pruning": self.pruning.to_dict(),
             "selection": self.selection.to_dict(),
+            "workers": self.workers,
+            "population": self.population,
         }
+
+    @property
+    def round_size(self) -> int:
+        """Candidates asked from the tuner before any is told: what one round trains at once."""
+        return self.workers * self.population
 
 
 class _StrictSafeLoader(yaml.SafeLoader):
@@ -300,6 +314,10 @@ def parse_config(document: Any, *, source: str = "<config>") -> RunConfig:
         reporters=reporters,
         pruning=_pruning(document.get("pruning"), source),
         selection=_selection(document.get("selection"), source),
+        workers=_positive_int(document, "workers", "trials trained at once, each in its own process", source),
+        population=_positive_int(
+            document, "population", "configurations of one architecture trained as one batched model; 1 = off", source
+        ),
         source=source,
     )
 
@@ -403,6 +421,15 @@ def _selection(value: Any, source: str) -> SelectionSpec:
     spec = SelectionSpec()
     _int_settings(value, spec, _SELECTION_INTS, "selection", source)
     return spec
+
+
+def _positive_int(document: Mapping[str, Any], key: str, meaning: str, source: str) -> int:
+    value = document.get(key, 1)
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key} must be a positive integer ({meaning}), got {value!r}", source=source, path=key)
+    return value
 
 
 def _int_settings(value: Mapping[str, Any], spec: Any, ints: Any, section: str, source: str) -> None:

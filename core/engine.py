@@ -102,10 +102,15 @@ class Engine:
                 *,
                 summary: str | None = None,
                 search_space: Mapping[str, Any] | None = None,
+                population: Any = None,
+                population_key: Any = None,
                 _owner: Owner = owner,
                 _registered: list[str] = registered,
             ) -> None:
-                registry.register(name, factory, _owner, summary=summary, search_space=search_space)
+                registry.register(
+                    name, factory, _owner, summary=summary, search_space=search_space,
+                    population=population, population_key=population_key,
+                )
                 _registered.append(name)
 
             try:

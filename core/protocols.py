@@ -70,7 +70,12 @@ class DataLoader(Protocol):
 @runtime_checkable
 class Tuner(Protocol):
     """Proposes candidates. May also define ``describe() -> dict``: facts decided at run time
-    (such as the optimizer actually used), recorded in ``summary.json``."""
+    (such as the optimizer actually used), recorded in ``summary.json``.
+
+    With ``workers`` or ``population`` above 1 the runner asks a round of candidates
+    before telling any, then tells them in the order asked. A tuner that must know
+    this may define ``set_in_flight(n)``: called once, before ``setup``, with the round size.
+    """
 
     #: Number of candidates the tuner will propose in all.
     budget: int

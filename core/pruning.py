@@ -36,9 +36,23 @@ class SuccessiveHalvingPruner:
         no yardstick).
     :param max_epochs: The most epochs a trial trains, when known. A trial that
         gets there has finished, so no rung is placed at or beyond it.
+    :param deferred: Trials that train at once (a round: parallel workers, a
+        population) are judged only against the trials of earlier rounds, so
+        no decision depends on which trial of a round got ahead. Reports then
+        only fill the trial's own rungs; the caller adds them for later trials
+        with :meth:`record`, in trial order, once the round is over. With
+        rounds of one trial this decides exactly as the immediate mode does.
     """
 
-    def __init__(self, min_epochs: int, reduction_factor: int, min_trials: int, *, max_epochs: int | None = None) -> None:
+    def __init__(
+        self,
+        min_epochs: int,
+        reduction_factor: int,
+        min_trials: int,
+        *,
+        max_epochs: int | None = None,
+        deferred: bool = False,
+    ) -> None:
         for name, value, least in (
             ("min_epochs", min_epochs, 1),
             ("reduction_factor", reduction_factor, 2),
@@ -50,6 +64,7 @@ class SuccessiveHalvingPruner:
             raise ValueError(f"max_epochs must be a positive integer or None, got {max_epochs!r}")
         self.min_epochs, self.reduction_factor, self.min_trials = min_epochs, reduction_factor, min_trials
         self.max_epochs = max_epochs
+        self.deferred = deferred
         #: rung epoch -> the values of every trial that reached it, in the order they arrived.
         self._values: dict[int, list[float]] = {}
         #: trial -> (best value so far, {rung epoch: value}) of trials reported here.
@@ -97,7 +112,8 @@ class SuccessiveHalvingPruner:
             rungs[rung] = best
             earlier = self._values.setdefault(rung, [])
             stop = stop or self._trails(best, earlier)
-            earlier.append(best)
+            if not self.deferred:
+                earlier.append(best)
         return stop
 
     def _trails(self, value: float, earlier: list[float]) -> bool:
@@ -111,6 +127,10 @@ class SuccessiveHalvingPruner:
     def rungs_of(self, trial: int) -> dict[int, float]:
         """The rungs a reported trial reached and its value at each (recorded with the trial)."""
         return dict(self._trials.get(trial, (0.0, {}))[1])
+
+    def forget(self, trial: int) -> None:
+        """Drop a reported trial's own state (its rungs live on in the values it added)."""
+        self._trials.pop(trial, None)
 
     def record(self, trial_rungs: Mapping[int | str, float]) -> None:
         """Add a finished trial's rungs (as :meth:`rungs_of` gave them; JSON string keys are fine).

@@ -55,6 +55,11 @@ class Component:
     owner: Owner
     summary: str = ""
     search_space: Mapping[str, Any] = field(default_factory=dict)
+    #: Models only: ``population(in_channels, out_channels, members)`` builds one batched module
+    #: training several configurations at once (see :class:`autoglm.plugins.nn.PopulationModel`).
+    population: Callable[..., Any] | None = None
+    #: Models only: ``population_key(params)``; members whose keys are equal can share one population.
+    population_key: Callable[[Mapping[str, Any]], Any] | None = None
 
     def option_names(self) -> list[str]:
         """Keyword options the factory accepts (for models: its tunable parameters)."""
@@ -110,6 +115,8 @@ class Registry:
         *,
         summary: str | None = None,
         search_space: Mapping[str, Any] | None = None,
+        population: Callable[..., Any] | None = None,
+        population_key: Callable[[Mapping[str, Any]], Any] | None = None,
     ) -> Component:
         if self._frozen:
             raise RegistryError(
@@ -130,8 +137,17 @@ class Registry:
                 "Uninstall or disable one of them (AUTOGLM_DISABLE_PLUGINS)"
             )
         factory_parameters(factory)  # every option must be a named, checkable parameter
+        for label, extra in (("population", population), ("population_key", population_key)):
+            if extra is not None and (self.kind != "models" or not callable(extra)):
+                raise RegistryError(
+                    f"{self.label} {name!r} from {owner}: {label} must be a callable and only models take one, got {extra!r}"
+                )
+        if population_key is not None and population is None:
+            raise RegistryError(f"model {name!r} from {owner}: population_key needs a population factory")
         space = dict(search_space or {})
-        component = Component(self.kind, name, factory, owner, (summary or _doc_line(factory)), space)
+        component = Component(
+            self.kind, name, factory, owner, (summary or _doc_line(factory)), space, population, population_key
+        )
         self._check_space(component)
         self._components[name] = component
         return component

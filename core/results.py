@@ -15,7 +15,9 @@ class TrialRecord:
     ``val_score`` is real but partial (the best before it stopped), so it is
     never selected as the run's model. ``rungs`` maps each pruning rung the
     trial reached (epoch, as a string: JSON keys) to its value there; resume
-    rebuilds the pruner from them.
+    rebuilds the pruner from them. ``population`` is the number of
+    configurations trained together with this one as one batched model (None:
+    trained alone); ``duration_s`` is then the wall time of the whole batch.
     """
 
     trial: int
@@ -32,6 +34,7 @@ class TrialRecord:
     error: str | None = None
     pruned_at: int | None = None
     rungs: dict[str, float] = field(default_factory=dict)
+    population: int | None = None
 
     @property
     def ok(self) -> bool:

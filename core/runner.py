@@ -25,6 +25,7 @@ import platform
 import random
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, NoReturn
@@ -33,6 +34,7 @@ from autoglm.core.artifacts import save_best_model
 from autoglm.core.config import RunConfig
 from autoglm.core.errors import AutoglmError, DataError, RunError, RunInterrupted
 from autoglm.core.graph import check_graph
+from autoglm.core.parallel import WorkerPool
 from autoglm.core.protocols import Candidate, FitResult
 from autoglm.core.pruning import SuccessiveHalvingPruner
 from autoglm.core.reporting import ReporterGroup
@@ -88,8 +90,14 @@ class Runner:
         self.records: list[TrialRecord] = []
         #: The best finished trial and its weights (on the CPU).
         self._best: tuple[TrialRecord, Mapping[str, Any]] | None = None
-        #: (trial number, candidate, start time) of the trial being trained, for Ctrl-C.
-        self._running: tuple[int, Candidate, float] | None = None
+        #: trial number -> (candidate, start time) of the trials being trained, for Ctrl-C.
+        self._running: dict[int, tuple[Candidate, float]] = {}
+        #: The next trial number to hand out.
+        self._next_trial = 1
+        #: Where units of a round run (set by ``_search``).
+        self._pool: WorkerPool | None = None
+        #: True in a forked worker: events are the parent's job.
+        self._remote = False
         #: One pruner per run (None: pruning is off); built with the trainer, which may know its max_epochs.
         self.pruner: SuccessiveHalvingPruner | None = None
         #: Things about the trainer's epoch callbacks worth saying once per run, not once per trial.
@@ -108,7 +116,7 @@ class Runner:
             if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
                 max_epochs = None  # unknown: rungs go on for as long as the trainer does
             self.pruner = SuccessiveHalvingPruner(
-                settings.min_epochs, settings.reduction_factor, settings.min_trials, max_epochs=max_epochs
+                settings.min_epochs, settings.reduction_factor, settings.min_trials, max_epochs=max_epochs, deferred=True
             )
 
     def _load_data(self) -> tuple[Any, dict[str, int]]:
@@ -139,13 +147,16 @@ class Runner:
         if not self.resume:
             self.run_dir.write_config(resolved)
         log.info("run directory: %s (seed %d)", self.run_dir.path, self.seed)
+        in_flight = getattr(self.tuner, "set_in_flight", None)
+        if self.config.round_size > 1 and callable(in_flight):
+            in_flight(self.config.round_size)
         self.tuner.setup(self.engine.search_space(self.config), seed=self.seed)
-        kept = self._restore() if self.resume else 0
+        kept, pending = self._restore() if self.resume else (0, None)
         info = RunInfo(self.run_dir.path, resolved, self.seed, int(self.tuner.budget), sizes, resumed_trials=kept)
         self.reporters.emit("on_run_start", info)
         try:
             try:
-                self._search()
+                self._search(pending)
             except KeyboardInterrupt:
                 self._stop(started, started_at)
             try:
@@ -158,63 +169,170 @@ class Runner:
         finally:
             self.reporters.close()
 
-    def _search(self) -> None:
-        while True:
+    def _search(self, pending: "_Round | None" = None) -> None:
+        """Train the budget round by round: ask a round's candidates, train them, tell them in trial order.
+
+        A round is ``workers x population`` candidates (one, by default). The
+        tuner is told nothing until the whole round is trained, and the pruner
+        judges a round's trials against earlier rounds only, so what a run
+        proposes and records depends on its seed and round size, never on
+        which worker finished first.
+        """
+        with WorkerPool(self._run_unit, self.config.workers) as pool:
+            self._pool = pool
+            if pending is not None:
+                self._run_round(pending)
+            while True:
+                asked = self._ask_round()
+                if not asked:
+                    break
+                self._run_round(_Round(asked, {}))
+
+    def _ask_round(self) -> list[tuple[int, Candidate]]:
+        asked = []
+        while len(asked) < self.config.round_size:
             candidate = self.tuner.ask()
             if candidate is None:
                 break
-            index = len(self.records) + 1
-            self._running = (index, candidate, time.perf_counter())
+            asked.append((self._next_trial, candidate))
+            self._next_trial += 1
+        return asked
+
+    def _run_round(self, round_: "_Round") -> None:
+        todo = [(index, candidate) for index, candidate in round_.asked if index not in round_.known]
+        began = time.perf_counter()
+        for index, candidate in todo:
+            self._running[index] = (candidate, began)
             self.reporters.emit("on_trial_start", index, candidate)
-            record, fit = self._trial(index, candidate)
-            self._keep(record, fit)
+        remote = self._pool.workers > 1
+        payloads = [_Unit(members, self.pruner if remote else None, remote) for members in self._units(todo)]
+        finished = dict(round_.known)
+        arrived = []
+        for results in self._pool.map_unordered(payloads):
+            for record, fit in results:
+                self._keep(record, fit)  # durable as soon as it finishes, whatever its place in the round
+                finished[record.trial] = record
+                arrived.append(record.trial)
+                self.reporters.emit("on_trial_end", record)
+        self.records.sort(key=lambda r: r.trial)
+        if arrived != sorted(arrived) or (round_.known and arrived and min(arrived) < max(round_.known)):
+            self.run_dir.rewrite_trials(self.records)  # trials.jsonl in trial order again
+        for index, candidate in round_.asked:  # the tuner and the pruner learn in trial order
+            record = finished[index]
             self.tuner.tell(candidate, record.val_score if record.scored else None)
-            self.reporters.emit("on_trial_end", record)
+            if self.pruner is not None:
+                self.pruner.record(record.rungs)
+
+    def _units(self, todo: list[tuple[int, Candidate]]) -> list[list[tuple[int, Candidate]]]:
+        """Split a round into what trains as one piece: a population of one architecture, or a single trial."""
+        size = self.config.population
+        singles: list[list[tuple[int, Candidate]]] = []
+        groups: dict[Any, list[tuple[int, Candidate]]] = {}
+        for index, candidate in todo:
+            key = self._population_key(candidate) if size > 1 else None
+            if key is None:
+                singles.append([(index, candidate)])
+            else:
+                groups.setdefault(key, []).append((index, candidate))
+        units = singles + [members[i : i + size] for members in groups.values() for i in range(0, len(members), size)]
+        # Bare candidates: a tuner's handle (a nevergrad object) stays in this process.
+        bare = [[(i, Candidate(c.model, dict(c.model_params), dict(c.train_params))) for i, c in unit] for unit in units]
+        return sorted(bare, key=lambda unit: unit[0][0])
+
+    def _population_key(self, candidate: Candidate) -> Any:
+        """The batch a candidate may share, or None when it trains alone."""
+        component = self.engine.component("models", candidate.model)
+        if component.population is None or not callable(getattr(self.trainer, "fit_population", None)):
+            return None
+        if component.population_key is None:
+            return (candidate.model,)
+        try:
+            return (candidate.model, component.population_key(dict(candidate.model_params)))
+        except Exception as exc:  # a plugin bug must not end the search: the candidate trains alone
+            self._say_once(f"key-{candidate.model}", logging.WARNING, "population_key of model %r failed (%s): training alone", candidate.model, exc)
+            return None
+
+    def _run_unit(self, unit: "_Unit") -> list[tuple[TrialRecord, FitResult | None]]:
+        """Train one unit (in a worker process when ``unit.remote``) and return its records and fits."""
+        if unit.remote:  # a forked copy of this runner: the pruner as of this round, no events from here
+            self.pruner, self._remote = unit.pruner, True
+        if len(unit.members) == 1:
+            index, candidate = unit.members[0]
+            return [self._trial(index, candidate)]
+        return self._population_trials(unit.members)
 
     def _keep(self, record: TrialRecord, fit: FitResult | None) -> None:
         """Make a finished trial durable: its record first, then (if it is the best) its weights."""
         self.records.append(record)
         self.run_dir.append_trial(record)
-        self._running = None
-        if record.ok and fit is not None and (self._best is None or record.val_score > self._best[0].val_score):
+        self._running.pop(record.trial, None)
+        if record.ok and fit is not None and (self._best is None or _ranks_above(record, self._best[0])):
             self._best = (record, fit.state_dict)
             self.run_dir.save_checkpoint(record.trial, fit.state_dict)
 
     # -- resume and interrupt --------------------------------------------
 
-    def _restore(self) -> int:
-        """Replay the finished trials into the (freshly set up) tuner; return how many were kept."""
+    def _restore(self) -> tuple[int, "_Round | None"]:
+        """Replay the finished trials into the (freshly set up) tuner, round by round as the run asked them.
+
+        Returns how many trials were kept and the round that was under way when
+        the run stopped (its finished trials are kept, the rest run again).
+        """
         found = self.run_dir.read_trials()
-        finished = [r for r in found if r.status in FINISHED]
-        for position, record in enumerate(finished, start=1):
-            if record.trial != position:
-                raise RunError(
-                    f"cannot resume {str(self.run_dir.path)!r}: trials.jsonl holds trial {record.trial} "
-                    f"where trial {position} belongs; the file was edited or damaged"
-                )
-            candidate = self.tuner.ask()
-            if candidate is None or not same_candidate(candidate, record):
-                proposed = "nothing (budget spent)" if candidate is None else _point(candidate.model, candidate.model_params, candidate.train_params)
-                raise RunError(
-                    f"cannot resume {str(self.run_dir.path)!r}: replaying trial {position}, tuner "
-                    f"{self.config.tuner.name!r} proposed {proposed} but the run recorded "
-                    f"{_point(record.model, record.model_params, record.train_params)}; the tuner does not repeat "
-                    "itself for this seed (were nevergrad or numpy upgraded since the run started?). "
-                    "Start a new run instead"
-                )
-            self.tuner.tell(candidate, record.val_score if record.scored else None)
-            if self.pruner is not None:
-                self.pruner.record(record.rungs)
-            self.records.append(record)
-        self.run_dir.rewrite_trials(finished)  # drops interrupted records and a torn last line
-        best = next((r for r in leaderboard(finished) if r.ok), None)
+        finished: dict[int, TrialRecord] = {}
+        for record in found:
+            if record.status in FINISHED:
+                if record.trial in finished or record.trial < 1:
+                    raise RunError(
+                        f"cannot resume {str(self.run_dir.path)!r}: trials.jsonl holds trial {record.trial} twice "
+                        "(or a trial number below 1); the file was edited or damaged"
+                    )
+                finished[record.trial] = record
+        pending = None
+        while len(self.records) < len(finished):
+            asked = self._ask_round()
+            if not asked:
+                break
+            known = {index: finished[index] for index, _ in asked if index in finished}
+            for index, candidate in asked:
+                if index in known and not same_candidate(candidate, known[index]):
+                    raise self._not_repeated(index, candidate, known[index])
+            self.records.extend(known[index] for index, _ in asked if index in known)
+            if len(known) < len(asked):
+                pending = _Round(asked, known)
+                break
+            for index, candidate in asked:
+                record = known[index]
+                self.tuner.tell(candidate, record.val_score if record.scored else None)
+                if self.pruner is not None:
+                    self.pruner.record(record.rungs)
+        stray = sorted(set(finished) - {r.trial for r in self.records})
+        if stray:
+            missing = sorted(set(range(1, max(stray))) - set(finished))
+            raise RunError(
+                f"cannot resume {str(self.run_dir.path)!r}: trials.jsonl holds trial {stray[0]} but trial "
+                f"{missing[0] if missing else stray[0]} never finished before it; the file was edited or damaged"
+            )
+        kept = sorted(finished.values(), key=lambda r: r.trial)
+        self.run_dir.rewrite_trials(kept)  # drops interrupted records and a torn last line
+        best = next((r for r in leaderboard(kept) if r.ok), None)
         if best is not None:
             self._best = (best, self._best_weights(best))
         log.info(
             "resuming %s: %d finished trial(s) kept, %d dropped to run again",
-            self.run_dir.path, len(finished), len(found) - len(finished),
+            self.run_dir.path, len(kept), len(found) - len(kept),
         )
-        return len(finished)
+        return len(kept), pending
+
+    def _not_repeated(self, index: int, candidate: Candidate | None, record: TrialRecord) -> RunError:
+        proposed = "nothing (budget spent)" if candidate is None else _point(candidate.model, candidate.model_params, candidate.train_params)
+        return RunError(
+            f"cannot resume {str(self.run_dir.path)!r}: replaying trial {index}, tuner "
+            f"{self.config.tuner.name!r} proposed {proposed} but the run recorded "
+            f"{_point(record.model, record.model_params, record.train_params)}; the tuner does not repeat "
+            "itself for this seed (were nevergrad or numpy upgraded since the run started?). "
+            "Start a new run instead"
+        )
 
     def _best_weights(self, best: TrialRecord) -> Mapping[str, Any]:
         state = self.run_dir.load_checkpoint(best.trial)
@@ -233,14 +351,13 @@ class Runner:
 
     def _stop(self, started: float, started_at: str) -> NoReturn:
         """Ctrl-C: mark the running trial, write what is known so far, say how to resume."""
-        if self._running is not None:
-            index, candidate, began = self._running
-            self._running = None
+        for index, (candidate, began) in sorted(self._running.items()):
             record = self._new_record(index, candidate, status="interrupted")
             record.duration_s = round(time.perf_counter() - began, 3)
             record.error = "interrupted before it finished; it runs again on resume"
             self.records.append(record)
             self.run_dir.append_trial(record)
+        self._running.clear()
         self.run_dir.write_leaderboard(self.records)
         summary = self._summary(started_at)
         summary.update(status="interrupted", wall_time_s=round(time.perf_counter() - started, 2))
@@ -272,15 +389,81 @@ class Runner:
         import torch
 
         record = self._new_record(index, candidate, status="ok", seed=seed)
-        seed = record.seed
         start = time.perf_counter()
-        fit = None
-        # Retraining a recorded trial (report=False) must neither emit events nor meet the pruner again.
-        on_epoch = _EpochHook(self, index, self.pruner if report else None, report and self.reporters.wants_epochs())
+        on_epoch = self._epoch_hook(index, report)
         try:
-            torch.manual_seed(seed)
+            torch.manual_seed(record.seed)
             model = self._build_model(candidate.model, candidate.model_params)
-            fit = self.trainer.fit(model, self.data, dict(candidate.train_params), on_epoch)
+            outcome: FitResult | BaseException = self.trainer.fit(model, self.data, dict(candidate.train_params), on_epoch)
+        except Exception as exc:  # one trial's failure never ends the search
+            outcome = exc
+        fit = self._settle(record, outcome, on_epoch, report)
+        record.duration_s = round(time.perf_counter() - start, 3)
+        return record, fit
+
+    def _population_trials(self, members: list[tuple[int, Candidate]]) -> list[tuple[TrialRecord, FitResult | None]]:
+        """Train several candidates of one architecture as one batched model.
+
+        Each member starts from the weights it would have alone (its trial seed
+        builds the single model, whose weights are copied into its slot), so a
+        member differs from its solo trial only in the random dropout stream.
+        If the batch cannot be built or trained as a whole (out of memory, a
+        plugin error), every member trains alone instead.
+        """
+        import torch
+
+        model = members[0][1].model
+        records = [self._new_record(index, candidate, status="ok") for index, candidate in members]
+        hooks = [self._epoch_hook(index, True) for index, _ in members]
+        start = time.perf_counter()
+        try:
+            component = self.engine.component("models", model)
+            batch = component.population(
+                self.sizes["num_features"], self.sizes["num_classes"], [dict(c.model_params) for _, c in members]
+            )
+            for slot, (record, (_, candidate)) in enumerate(zip(records, members)):
+                torch.manual_seed(record.seed)
+                batch.load_member(slot, self._build_model(model, candidate.model_params).state_dict())
+            torch.manual_seed(records[0].seed)
+            outcomes = self.trainer.fit_population(batch, self.data, [dict(c.train_params) for _, c in members], hooks)
+            if len(outcomes) != len(members):
+                raise RunError(f"fit_population returned {len(outcomes)} results for {len(members)} members")
+        except Exception as exc:
+            self._say_once(
+                f"population-{model}", logging.WARNING,
+                "training %d %r configurations as one population failed (%s); training them one at a time",
+                len(members), model, failure_reason(exc),
+            )
+            if self.pruner is not None:
+                for index, _ in members:
+                    self.pruner.forget(index)
+            return [self._trial(index, candidate) for index, candidate in members]
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        duration = round(time.perf_counter() - start, 3)
+        results = []
+        for record, outcome, hook in zip(records, outcomes, hooks):
+            fit = self._settle(record, outcome, hook, True)
+            record.duration_s, record.population = duration, len(members)
+            results.append((record, fit))
+        return results
+
+    def _epoch_hook(self, index: int, report: bool) -> "_EpochHook":
+        # Retraining a recorded trial (report=False) must neither emit events nor meet the pruner again.
+        emit = report and not self._remote and self.reporters.wants_epochs()
+        return _EpochHook(self, index, self.pruner if report else None, emit)
+
+    def _settle(
+        self, record: TrialRecord, outcome: "FitResult | BaseException", on_epoch: "_EpochHook", report: bool
+    ) -> FitResult | None:
+        """Fill a trial's record from what its training returned (a fit, or the exception that ended it)."""
+        import torch
+
+        fit = None
+        try:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            fit = outcome
             if fit.val_score is None or not math.isfinite(fit.val_score):
                 raise RunError(f"validation score is {fit.val_score} (diverged training?)")
             record.val_score = float(fit.val_score)
@@ -291,15 +474,15 @@ class Runner:
         except Exception as exc:  # one trial's failure never ends the search
             record.status = "failed"
             record.error = failure_reason(exc)
-            log.warning("trial %d (%s) failed: %s", index, candidate.model, record.error)
-            log.debug("trial %d traceback", index, exc_info=True)
+            log.warning("trial %d (%s) failed: %s", record.trial, record.model, record.error)
+            log.debug("trial %d traceback", record.trial, exc_info=exc)
             fit = None
         if fit is None and torch.cuda.is_available():
             torch.cuda.empty_cache()  # an out-of-memory trial must not starve the next one
         if report and self.pruner is not None:  # failed trials too: their rung values count for later trials
-            record.rungs = {str(rung): value for rung, value in self.pruner.rungs_of(index).items()}
-        record.duration_s = round(time.perf_counter() - start, 3)
-        return record, fit
+            record.rungs = {str(rung): value for rung, value in self.pruner.rungs_of(record.trial).items()}
+            self.pruner.forget(record.trial)
+        return fit
 
     def _say_once(self, key: str, level: int, message: str, *args: Any) -> None:
         if key not in self._warned:
@@ -470,6 +653,29 @@ class _EpochHook:
                 )
         self._last = (int(epoch), stop)
         return stop
+
+
+@dataclass
+class _Round:
+    """Candidates asked together (trial number, candidate), and those already finished (on resume)."""
+
+    asked: list[tuple[int, Candidate]]
+    known: dict[int, TrialRecord]
+
+
+@dataclass
+class _Unit:
+    """What one worker trains at once: one trial, or a population of one architecture."""
+
+    members: list[tuple[int, Candidate]]
+    #: The pruner as of the round's start, for a worker process (None: in this process, use the runner's).
+    pruner: SuccessiveHalvingPruner | None
+    remote: bool
+
+
+def _ranks_above(record: TrialRecord, other: TrialRecord) -> bool:
+    """The leaderboard's order: higher validation score first, the earlier trial on a tie."""
+    return (record.val_score, -record.trial) > (other.val_score, -other.trial)
 
 
 def _best_entry(best: TrialRecord) -> dict[str, Any]:

@@ -7,7 +7,8 @@ candidate's loss is minus its validation score; a failed trial gets a loss
 worse than any score.
 
 Traps in nevergrad 1.0.12 handled here: the optimizer is built with
-``num_workers`` equal to the trials in flight and never asked further ahead
+``num_workers`` equal to the trials in flight (one, or the run's round size
+given by :meth:`NevergradTuner.set_in_flight`) and never asked further ahead
 (scipy-backed optimizers such as Cobyla block on a second ``ask`` before a
 ``tell``); the best trial is the one autoglm evaluated, never nevergrad's
 ``recommend()`` (CMA and TBPSA recommend unevaluated points); see
@@ -72,6 +73,11 @@ class NevergradTuner:
         self.budget = budget
         self.seed = seed
         self._asked = 0
+        self.in_flight = 1
+
+    def set_in_flight(self, count: int) -> None:
+        """The runner asks ``count`` candidates before telling any: nevergrad's own parallel ask/tell."""
+        self.in_flight = max(1, int(count))
 
     def setup(self, space: SearchSpace, *, seed: int) -> None:
         import nevergrad as ng
@@ -86,9 +92,9 @@ class NevergradTuner:
             training=_sub_dict(space.training),
         )
         parametrization.random_state = np.random.RandomState((seed if self.seed is None else self.seed) % 2**32)
-        # One trial in flight at a time: never ask ahead of a tell.
+        # Never more asks ahead of tells than the optimizer was built for.
         self._optimizer = ng.optimizers.registry[self.optimizer_name](
-            parametrization=parametrization, budget=self.budget, num_workers=1
+            parametrization=parametrization, budget=self.budget, num_workers=self.in_flight
         )
         risky = metamodel_parts(self._optimizer) if metamodel_is_broken() else []
         if risky:
@@ -98,10 +104,10 @@ class NevergradTuner:
                 self.optimizer_name, ", ".join(sorted(set(risky))), ng.__version__, FALLBACK_OPTIMIZER,
             )
             self._optimizer = ng.optimizers.registry[FALLBACK_OPTIMIZER](
-                parametrization=parametrization, budget=self.budget, num_workers=1
+                parametrization=parametrization, budget=self.budget, num_workers=self.in_flight
             )
         self.active_optimizer = str(self._optimizer.name)
-        log.info("nevergrad: %s over %d trials", self.active_optimizer, self.budget)
+        log.info("nevergrad: %s over %d trials, %d in flight", self.active_optimizer, self.budget, self.in_flight)
 
     def ask(self) -> Candidate | None:
         if self._asked >= self.budget:
@@ -122,7 +128,11 @@ class NevergradTuner:
         return {name: _plain(chosen[name]) if is_tunable(p) else p for name, p in space.items()}
 
     def describe(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer_name, "active_optimizer": getattr(self, "active_optimizer", None)}
+        return {
+            "optimizer": self.optimizer_name,
+            "active_optimizer": getattr(self, "active_optimizer", None),
+            "in_flight": self.in_flight,
+        }
 
     def tell(self, candidate: Candidate, score: float | None) -> None:
         loss = FAILED_LOSS if score is None else -float(score)

@@ -175,7 +175,7 @@ CASES = [
     ),
     case(
         "unknown-section", 2,
-        ("{cfg}: serach:", "unknown section 'serach'", "accepted: data, output, pruning, reporters, search",
+        ("{cfg}: serach:", "unknown section 'serach'", "accepted: data, output, population, pruning, reporters, search",
          "did you mean 'search'?"),
         edit={"serach": {"models": ["gcn"]}},
     ),
@@ -253,6 +253,12 @@ CASES = [
     # -- top-level values -------------------------------------------------------------------
     case("seed-wrong-type", 2, ("{cfg}: seed:", "seed must be a non-negative integer or null", "'abc'"), edit={"seed": "abc"}),
     case("seed-negative", 2, ("{cfg}: seed:", "non-negative integer", "-1"), edit={"seed": -1}),
+    case("workers-zero", 2, ("{cfg}: workers:", "workers must be a positive integer", "got 0"), edit={"workers": 0}),
+    case(
+        "population-not-an-integer", 2,
+        ("{cfg}: population:", "population must be a positive integer", "batched model", "got 'big'"),
+        edit={"population": "big"},
+    ),
     case(
         "reporters-not-a-list", 2, ("{cfg}: reporters:", "reporters must be a list", "[console, {name: jsonl}]"),
         edit={"reporters": "console"},

@@ -137,7 +137,7 @@ def test_same_seed_same_leaderboard(tiny_config: dict[str, Any], tmp_path: Path)
     strip = lambda r: (r.trial, r.model, r.model_params, r.train_params, r.val_score, r.best_epoch)  # noqa: E731
     assert [strip(r) for r in first.leaderboard()] == [strip(r) for r in second.leaderboard()]
     assert first.test_accuracy == second.test_accuracy
-    assert first.summary["tuner"] == {"name": "nevergrad", "optimizer": "NGOpt", "active_optimizer": "NGOpt"}
+    assert first.summary["tuner"] == {"name": "nevergrad", "optimizer": "NGOpt", "active_optimizer": "NGOpt", "in_flight": 1}
 
 
 def test_unset_seed_is_resolved_and_recorded(tiny_config: dict[str, Any]) -> None:
