@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["SparseInputDropout"]
+__all__ = ["MemberAdam", "PopulationModel", "SparseInputDropout"]
 
 
 class SparseInputDropout(torch.nn.Module):
@@ -86,3 +86,185 @@ class SparseInputDropout(torch.nn.Module):
         return torch.sparse_csr_tensor(
             csr.crow_indices(), csr.col_indices(), values, csr.shape, check_invariants=False
         )
+
+
+class PopulationModel(torch.nn.Module):
+    """Several configurations of one architecture trained as one batched module.
+
+    Why: a small GNN leaves most of a CPU or GPU idle, and members of one
+    architecture share the expensive work (the graph normalisation, the sparse
+    propagation, the evaluation pass, the optimizer step), so training them
+    side by side costs less than one after another (Cora, 8 GCNs, one CPU
+    thread: about 1.8x faster).
+
+    The contract a trainer's ``fit_population`` relies on:
+
+    - ``size``: the number of member slots now.
+    - Every parameter has the member dimension first (length ``size``), so an
+      optimizer such as :class:`MemberAdam` can give each member its own
+      learning rate and weight decay, and per-member masks broadcast over it.
+    - ``forward(x, edge_index)`` returns ``[size, num_nodes, out_channels]``;
+      in training mode each member applies its own dropout.
+    - ``member_state_dict(i)``: CPU copies of slot ``i``, loadable with
+      ``strict=True`` into the single model the model's factory builds for
+      member ``i``'s parameters.
+    - ``load_member(i, state_dict)``: copy such a single model's weights into
+      slot ``i`` (so a member starts exactly as it would alone).
+    - ``keep(index)``: keep only those slots, in that order. Parameters keep
+      their identity (their ``.data`` is replaced), so an optimizer over
+      ``parameters()`` stays valid after its own ``keep(index)``.
+
+    Call ``keep`` when no autograd graph of an earlier forward is alive: while
+    one is, autograd remembers each parameter's old shape and the next
+    backward fails.
+
+    The default :meth:`keep` compacts every parameter and every buffer along
+    dimension 0; override it (and call it) to compact per-member Python state
+    too, or if some buffer is shared by all members.
+    """
+
+    size: int
+
+    def member_state_dict(self, i: int) -> dict[str, Tensor]:
+        """Slot ``i``'s weights as the single model's ``state_dict``, on the CPU."""
+        raise NotImplementedError
+
+    def load_member(self, i: int, state_dict: dict[str, Tensor]) -> None:
+        """Copy a single model's ``state_dict`` into slot ``i``."""
+        raise NotImplementedError
+
+    def keep(self, index: Sequence[int]) -> None:
+        """Keep only the slots in ``index`` (in that order): finished members stop costing compute."""
+        index_list = [int(i) for i in index]
+        if not index_list or any(not 0 <= i < self.size for i in index_list) or len(set(index_list)) != len(index_list):
+            raise ValueError(f"keep() takes distinct slots in [0, {self.size}), got {index_list}")
+        with torch.no_grad():
+            for param in self.parameters():
+                param.data = param.data[torch.tensor(index_list, device=param.device)]
+                param.grad = None
+            for module in self.modules():
+                for name, buffer in list(module._buffers.items()):
+                    if buffer is not None:
+                        module._buffers[name] = buffer[torch.tensor(index_list, device=buffer.device)]
+        self.size = len(index_list)
+
+
+class MemberAdam:
+    """Adam over parameters whose dimension 0 is the member dimension, one ``lr`` and ``weight_decay`` per member.
+
+    Why not ``torch.optim.Adam`` with one parameter group per member: a group
+    needs its own tensors, and the population's point is one tensor per layer
+    for all members. The arithmetic is ``torch.optim.Adam``'s for each member
+    (default ``betas``/``eps``, ``amsgrad=False``, L2 weight decay added to the
+    gradient, bias correction with the member's own step count), in the same
+    order of operations, so a member follows the trajectory it would have alone.
+
+    ``set_active(mask)`` freezes the members whose mask is False: their weights,
+    moments and step counts stay as they are (``torch.where``, so a NaN in a
+    frozen member never leaks). ``keep(index)`` compacts the state together
+    with :meth:`PopulationModel.keep`.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float | Sequence[float] | Tensor,
+        weight_decay: float | Sequence[float] | Tensor = 0.0,
+        *,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        self.params = [p for p in params]
+        if not self.params:
+            raise ValueError("MemberAdam got no parameters")
+        size = self.params[0].size(0) if self.params[0].dim() > 0 else 0
+        if any(p.dim() == 0 or p.size(0) != size for p in self.params):
+            raise ValueError(f"every parameter needs the member dimension first (length {size})")
+        device = self.params[0].device
+        # float64 for the per-member scalars: torch.optim.Adam computes them as Python floats.
+        self.lr = self._vector(lr, size, device)
+        self.weight_decay = self._vector(weight_decay, size, device)
+        if bool((self.lr < 0).any()) or bool((self.weight_decay < 0).any()):
+            raise ValueError("lr and weight_decay must be non-negative")
+        self.betas, self.eps = (float(betas[0]), float(betas[1])), float(eps)
+        self.steps = torch.zeros(size, dtype=torch.float64, device=device)
+        self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.active = torch.ones(size, dtype=torch.bool, device=device)
+        self._all_active = True
+        self.size = size
+
+    @staticmethod
+    def _vector(value: float | Sequence[float] | Tensor, size: int, device: Any) -> Tensor:
+        out = torch.as_tensor(value, dtype=torch.float64).to(device)
+        if out.dim() == 0:
+            out = out.expand(size).clone()
+        if out.shape != (size,):
+            raise ValueError(f"expected one value per member ({size}), got shape {tuple(out.shape)}")
+        return out
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+    def set_active(self, mask: Sequence[bool] | Tensor) -> None:
+        """Update only the members whose entry is True (a host list avoids a device sync)."""
+        if isinstance(mask, Tensor):
+            active = mask.to(device=self.active.device, dtype=torch.bool)
+            self._all_active = bool(active.all())
+        else:
+            flags = [bool(m) for m in mask]
+            active = torch.tensor(flags, dtype=torch.bool, device=self.active.device)
+            self._all_active = all(flags)
+        if active.shape != (self.size,):
+            raise ValueError(f"expected one flag per member ({self.size}), got shape {tuple(active.shape)}")
+        self.active = active
+
+    def keep(self, index: Sequence[int]) -> None:
+        """Keep the state of the slots in ``index`` only, as :meth:`PopulationModel.keep` does with the weights."""
+        idx = torch.as_tensor([int(i) for i in index], dtype=torch.long, device=self.active.device)
+        self.lr, self.weight_decay, self.steps = self.lr[idx], self.weight_decay[idx], self.steps[idx]
+        self.exp_avg = [m[idx] for m in self.exp_avg]
+        self.exp_avg_sq = [v[idx] for v in self.exp_avg_sq]
+        self.active = self.active[idx]
+        self._all_active = bool(self.active.all()) if idx.numel() else True
+        self.size = int(idx.numel())
+
+    @torch.no_grad()
+    def step(self) -> None:
+        beta1, beta2 = self.betas
+        masked = not self._all_active
+        self.steps += self.active.to(self.steps.dtype)
+        # Per member, as torch.optim.Adam's Python floats: step_size = lr / (1 - beta1^t),
+        # sqrt(1 - beta2^t); cast to the parameters' dtype where they meet the tensors.
+        bias_correction1 = 1 - torch.pow(torch.tensor(beta1, dtype=torch.float64, device=self.steps.device), self.steps)
+        bias_correction2 = 1 - torch.pow(torch.tensor(beta2, dtype=torch.float64, device=self.steps.device), self.steps)
+        neg_step_size = -(self.lr / bias_correction1)
+        bias_correction2_sqrt = bias_correction2.sqrt()
+        for i, param in enumerate(self.params):
+            grad = param.grad
+            if grad is None:
+                continue
+            if param.data.shape != self.exp_avg[i].shape:
+                raise RuntimeError("parameter shapes changed: call MemberAdam.keep() with the model's keep()")
+            shape = (-1,) + (1,) * (param.dim() - 1)
+            dtype = param.dtype
+            decay = self.weight_decay.to(dtype).view(shape)
+            grad = grad + decay * param  # == grad.add(param, alpha=weight_decay)
+            exp_avg, exp_avg_sq = self.exp_avg[i], self.exp_avg_sq[i]
+            if masked:
+                exp_avg, exp_avg_sq = exp_avg.clone(), exp_avg_sq.clone()
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt.to(dtype).view(shape)).add_(self.eps)
+            update = neg_step_size.to(dtype).view(shape) * exp_avg / denom  # addcdiv_'s order: (value * t1) / t2
+            if masked:
+                keep = self.active.view(shape)
+                param.copy_(torch.where(keep, param + update, param))
+                self.exp_avg[i].copy_(torch.where(keep, exp_avg, self.exp_avg[i]))
+                self.exp_avg_sq[i].copy_(torch.where(keep, exp_avg_sq, self.exp_avg_sq[i]))
+            else:
+                param.add_(update)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import math
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-from autoglm.plugins import FitResult, Float, TrialError, hookimpl
+from autoglm.plugins import EpochCallback, FitResult, Float, TrialError, hookimpl
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,9 @@ def resolve_device(device: str) -> str:
 
 
 class FullBatchTrainer:
+    #: fit_population compacts the population once at most this fraction of its slots still train.
+    compact_fraction = 0.5
+
     def __init__(
         self,
         *,
@@ -137,6 +140,170 @@ class FullBatchTrainer:
                 break
         model.load_state_dict(best_state)
         return FitResult(val_score=best[0], best_epoch=best_epoch, epochs=epoch, state_dict=best_state, train_score=train_at_best)
+
+    def fit_population(
+        self,
+        model: Any,
+        data: Any,
+        hparams: Sequence[Mapping[str, Any]],
+        on_epochs: Sequence[EpochCallback | None],
+    ) -> list[FitResult | BaseException]:
+        """Train a :class:`~autoglm.plugins.nn.PopulationModel`'s members at once, each as :meth:`fit` would alone.
+
+        Per member: its own ``lr``/``weight_decay`` (:class:`~autoglm.plugins.nn.MemberAdam`),
+        early stopping on its own validation accuracy, its own best epoch and
+        weights, its own ``on_epochs[i]`` (returning True stops that member),
+        and a ``TrialError`` as its result if its loss becomes non-finite; the
+        others go on. The loss is the sum of the members' cross-entropies, so
+        each member's gradient is its solo gradient. All members' metrics
+        reach the host in one sync per epoch, and the best weights are kept in
+        batched buffers updated with ``torch.where``. When at most half the
+        slots are still training, the model and optimizer are compacted
+        (``keep``), so finished members stop costing compute.
+
+        Returns one ``FitResult`` (``state_dict`` in the single model's form, on
+        the CPU) or exception per member, in member order. The model is left
+        with its remaining slots (finished members' slots hold their best
+        weights); read each member's weights from its result. ``amp`` is
+        not applied here (float32 throughout): the batched sparse products are
+        not checked under bfloat16 autocast.
+        """
+        import torch
+        import torch.nn.functional as F
+
+        from autoglm.plugins.nn import MemberAdam
+
+        size = int(model.size)
+        if len(hparams) != size or len(on_epochs) != size:
+            raise ValueError(f"a population of {size} needs {size} hparams and on_epochs, got {len(hparams)} and {len(on_epochs)}")
+        results: list[FitResult | BaseException | None] = [None] * size
+        lrs, decays = [0.0] * size, [0.0] * size
+        for i, member in enumerate(hparams):
+            params = dict(member)
+            try:
+                lrs[i] = float(params.pop("lr", 0.01))
+                decays[i] = float(params.pop("weight_decay", 5e-4))
+                if params:
+                    raise ValueError(f"unknown training parameters {sorted(params)}; accepted: {sorted(SEARCH_SPACE)}")
+                if not 0.0 <= lrs[i] or not 0.0 <= decays[i]:  # what torch.optim.Adam rejects in fit()
+                    raise ValueError(f"Invalid learning rate or weight_decay: {lrs[i]}, {decays[i]}")
+            except (TypeError, ValueError) as exc:
+                results[i], lrs[i], decays[i] = exc, 0.0, 0.0
+        data = self._on_device(data)
+        model = model.to(self.device)
+        optimizer = MemberAdam(model.parameters(), lr=lrs, weight_decay=decays)
+        x, edge_index, y = data.x, data.edge_index, data.y
+        train_idx, val_idx = _as_index(data.train_mask), _as_index(data.val_mask)
+        y_train, y_val = y[train_idx], y[val_idx]
+
+        # Per slot (slot s trains member members[s]); the host copies drive the decisions.
+        members = list(range(size))
+        active = [results[i] is None for i in range(size)]
+        best_acc = torch.full((size,), -1.0, device=self.device)
+        best_loss = torch.full((size,), float("inf"), device=self.device)
+        best_params = [p.detach().clone() for p in model.parameters()]
+        best_epoch, train_at_best, best_val = [0] * size, [None] * size, [-1.0] * size
+        stale = [0] * size
+
+        def compact() -> None:
+            """Keep the training slots only, once at most half the slots still train; tell the optimizer who trains."""
+            nonlocal members, active, best_params, best_acc, best_loss, active_mask
+            still = [slot for slot in range(len(members)) if active[slot]]
+            if still and len(still) <= self.compact_fraction * len(members):
+                model.keep(still)
+                optimizer.keep(still)
+                index = torch.tensor(still, device=self.device)
+                best_params = [best[index] for best in best_params]
+                best_acc, best_loss = best_acc[index], best_loss[index]
+                members = [members[slot] for slot in still]
+                active = [True] * len(still)
+            active_mask = torch.tensor(active, device=self.device)
+            optimizer.set_active(active)
+
+        active_mask = torch.tensor(active, device=self.device)
+        compact()
+
+        def finish(slot: int, epoch: int) -> None:
+            """Member of ``slot`` is done: load its best weights into its slot and record its result."""
+            with torch.no_grad():
+                for param, best in zip(model.parameters(), best_params):
+                    param[slot].copy_(best[slot])
+            member = members[slot]
+            results[member] = FitResult(
+                val_score=best_val[member], best_epoch=best_epoch[member], epochs=epoch,
+                state_dict=model.member_state_dict(slot), train_score=train_at_best[member],
+            )
+
+        for epoch in range(1, self.max_epochs + 1):
+            if not any(active):
+                break
+            slots = len(members)
+            model.train()
+            optimizer.zero_grad(set_to_none=True)
+            out = model(x, edge_index)  # [slots, N, C]
+            train_out = out[:, train_idx]
+            losses = F.cross_entropy(
+                train_out.reshape(-1, train_out.size(-1)), y_train.repeat(slots), reduction="none"
+            ).view(slots, -1).mean(1)
+            # Stopped (not yet compacted) slots take no part; where() keeps their NaN out of the sum.
+            torch.where(active_mask, losses, 0.0).sum().backward()
+            optimizer.step()
+            loss = losses.detach()
+            del out, train_out, losses  # no graph may outlive the step: keep() changes the parameters' shapes
+
+            model.eval()
+            with torch.no_grad():
+                out = model(x, edge_index)
+                pred = out.argmax(dim=-1)
+                val_out = out[:, val_idx]
+                val_loss = F.cross_entropy(
+                    val_out.reshape(-1, val_out.size(-1)), y_val.repeat(slots), reduction="none"
+                ).view(slots, -1).mean(1)
+                train_acc = (pred[:, train_idx] == y_train).float().mean(1)
+                val_acc = (pred[:, val_idx] == y_val).float().mean(1)
+                # Best = highest validation accuracy; among equal accuracies, lowest validation loss.
+                improved = active_mask & torch.isfinite(loss) & (
+                    (val_acc > best_acc) | ((val_acc == best_acc) & (val_loss < best_loss))
+                )
+                best_acc = torch.where(improved, val_acc, best_acc)
+                best_loss = torch.where(improved, val_loss, best_loss)
+                metrics = torch.stack([loss, train_acc, val_acc, val_loss, improved.float()], dim=1)
+            rows = metrics.tolist()  # one host sync per epoch for every member's numbers
+            if any(row[4] for row in rows):  # the best weights of the members that improved, in one pass per tensor
+                with torch.no_grad():
+                    for param, best in zip(model.parameters(), best_params):
+                        best.copy_(torch.where(improved.view((-1,) + (1,) * (param.dim() - 1)), param, best))
+
+            changed = False
+            for slot, (train_loss, t_acc, v_acc, v_loss, better) in enumerate(rows):
+                if not active[slot]:
+                    continue
+                member = members[slot]
+                if not math.isfinite(train_loss):
+                    results[member] = TrialError(f"training loss became {train_loss} at epoch {epoch}")
+                    active[slot], changed = False, True
+                    continue
+                if better:
+                    best_val[member], best_epoch[member], train_at_best[member], stale[member] = v_acc, epoch, t_acc, 0
+                else:
+                    stale[member] += 1
+                stop = epoch == self.max_epochs or stale[member] >= self.patience
+                callback = on_epochs[member]
+                if callback is not None:
+                    try:
+                        metrics_now = {"loss": train_loss, "train_acc": t_acc, "val_acc": v_acc, "val_loss": v_loss}
+                        stop = callback(epoch, metrics_now) is True or stop
+                    except Exception as exc:  # one member's failure ends only that member
+                        results[member] = exc
+                        active[slot], changed = False, True
+                        continue
+                if stop:
+                    finish(slot, epoch)
+                    active[slot], changed = False, True
+
+            if changed:
+                compact()
+        return [r if r is not None else RuntimeError("member never trained") for r in results]
 
     def predict(self, model: Any, data: Any) -> Any:
         import torch

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from autoglm.plugins import Float, Int, hookimpl
 
@@ -34,6 +34,55 @@ def build_gcn(in_channels: int, out_channels: int, *, hidden: int = 64, layers: 
     return GCN(in_channels, out_channels, hidden=hidden, layers=layers, dropout=dropout)
 
 
+_DEFAULTS = {"hidden": 64, "layers": 2, "dropout": 0.5}
+
+
+def build_gcn_population(in_channels: int, out_channels: int, members: Sequence[Mapping[str, Any]]) -> Any:
+    """Several GCNs of one depth as one batched model (:class:`~autoglm.plugins_builtin.gcn.population.PopulationGCN`).
+
+    ``members`` holds each member's ``build_gcn`` parameters (defaults as
+    there). They must share ``layers``: the depth fixes the batched layers,
+    while widths may differ (narrower members are padded with exact zeros).
+    """
+    if not members:
+        raise ValueError("a population needs at least one member")
+    resolved = []
+    for i, params in enumerate(members):
+        unknown = sorted(set(params) - set(_DEFAULTS))
+        if unknown:
+            raise ValueError(f"member {i}: unknown GCN parameters {unknown}; accepted: {sorted(_DEFAULTS)}")
+        full = {**_DEFAULTS, **params}
+        layers, dropout, hidden = int(full["layers"]), float(full["dropout"]), int(full["hidden"])
+        if layers < 1:
+            raise ValueError(f"member {i}: layers must be at least 1, got {layers}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"member {i}: dropout must lie in [0, 1), got {dropout}")
+        if layers > 1 and hidden < 1:
+            raise ValueError(f"member {i}: hidden must be at least 1, got {hidden}")
+        resolved.append((layers, hidden, dropout))
+    depths = sorted({layers for layers, _, _ in resolved})
+    if len(depths) > 1:
+        raise ValueError(f"members of one GCN population must share layers, got {depths}")
+    from autoglm.plugins_builtin.gcn.population import PopulationGCN
+
+    return PopulationGCN(
+        in_channels, out_channels, layers=depths[0],
+        hidden=[hidden for _, hidden, _ in resolved], dropout=[dropout for _, _, dropout in resolved],
+    )
+
+
+def gcn_population_key(params: Mapping[str, Any]) -> int:
+    """GCNs of equal depth share a population (widths and dropout may differ)."""
+    return int(params.get("layers", _DEFAULTS["layers"]))
+
+
 @hookimpl
 def autoglm_register_models(register: Any) -> None:
-    register("gcn", build_gcn, search_space=SEARCH_SPACE, summary="Graph convolutional network (Kipf & Welling 2017)")
+    register(
+        "gcn",
+        build_gcn,
+        search_space=SEARCH_SPACE,
+        population=build_gcn_population,
+        population_key=gcn_population_key,
+        summary="Graph convolutional network (Kipf & Welling 2017)",
+    )
