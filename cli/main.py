@@ -131,6 +131,10 @@ def run(
     the best mean validation score is selected; test accuracy is reported as
     mean ± std over its seeds. `--set selection=false` keeps the single best
     trial; the config's `selection` section tunes it.
+
+    `--set workers=2` trains two trials at once in two processes; `--set
+    population=8` trains up to 8 configurations of one architecture as one
+    batched model (GCN). Both ask the tuner for rounds of candidates.
     """
 
     def body() -> None:
@@ -201,6 +205,10 @@ def validate(ctx: click.Context, config: Path, overrides: tuple[str, ...]) -> No
         click.echo(
             f"  selection: top {chosen.top_k} re-trained with {chosen.seeds} seeds each, best mean validation"
             if chosen.enabled else "  selection: the single best trial"
+        )
+        click.echo(
+            f"  parallel:  {resolved.workers} worker process(es), population {resolved.population}"
+            + (" (off)" if resolved.population == 1 else " configurations per batched model")
         )
 
     guarded(ctx, body)

@@ -220,3 +220,25 @@ def test_stopping_a_parallel_run_leaves_no_worker_behind(tmp_path: Path, how: si
     while time.monotonic() < deadline and _autoglm_processes(str(path)):
         time.sleep(0.1)
     assert _autoglm_processes(str(path)) == [], "worker processes outlived the run"
+
+
+def test_population_trials_match_solo_trials_without_dropout(engine: Engine, tmp_path: Path, one_thread: None) -> None:
+    """End to end: with dropout 0, a GCN trained in a population of 4 records what it records alone."""
+
+    def run(population: int) -> list[dict[str, Any]]:
+        config = testing.tiny_config(tmp_path / f"p{population}", models=["gcn"], budget=6, max_epochs=30, seed=5)
+        config["trainer"]["options"]["patience"] = 8  # members stop on their own at different epochs
+        config.update(population=population, pruning=False, search={"models": ["gcn"], "space": {"gcn": {"dropout": 0.0, "hidden": {"int": [16, 31]}}}})
+        engine.run(config)
+        return records(tmp_path / f"p{population}")
+
+    alone, batched = run(1), run(4)
+    assert [r["population"] for r in batched] == [4, 4, 4, 4, 2, 2]  # rounds of 4: the budget's last 2 share one
+    assert [r["population"] for r in alone] == [None] * 6
+    for solo, member in zip(alone, batched):
+        assert (member["model_params"], member["train_params"], member["seed"]) == (
+            solo["model_params"], solo["train_params"], solo["seed"]
+        )
+        assert (member["status"], member["best_epoch"], member["epochs"]) == (solo["status"], solo["best_epoch"], solo["epochs"])
+        assert member["val_score"] == pytest.approx(solo["val_score"], abs=1e-6)
+        assert member["train_score"] == pytest.approx(solo["train_score"], abs=1e-6)

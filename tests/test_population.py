@@ -421,7 +421,11 @@ def test_dropout_masks_differ_per_member_and_use_each_rate() -> None:
 def test_registered_with_the_gcn() -> None:
     component = ENGINE.component("models", "gcn")
     assert component.population is build_gcn_population and component.population_key is gcn_population_key
-    assert gcn_population_key({"hidden": 8, "layers": 3}) == 3 and gcn_population_key({}) == 2
+    key = gcn_population_key
+    assert key({"hidden": 8, "layers": 3}) == (3, 4) and key({}) == (2, 7)  # defaults: 2 layers of 64
+    assert key({"hidden": 64, "layers": 2}) == key({"hidden": 127, "layers": 2}) != key({"hidden": 128, "layers": 2})
+    assert key({"hidden": 64, "layers": 2}) != key({"hidden": 64, "layers": 3})
+    assert key({"hidden": 32, "layers": 1}) == key({"hidden": 256, "layers": 1})  # one layer: no hidden width
 
 
 @pytest.mark.parametrize(

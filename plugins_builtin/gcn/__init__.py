@@ -71,9 +71,18 @@ def build_gcn_population(in_channels: int, out_channels: int, members: Sequence[
     )
 
 
-def gcn_population_key(params: Mapping[str, Any]) -> int:
-    """GCNs of equal depth share a population (widths and dropout may differ)."""
-    return int(params.get("layers", _DEFAULTS["layers"]))
+def gcn_population_key(params: Mapping[str, Any]) -> tuple[int, int]:
+    """GCNs of equal depth and widths within one power of two share a population.
+
+    Why the width octave: a population pads every member to its widest, so
+    mixing 32 and 256 units would make the narrow members cost as much as the
+    wide one (on Cora, 8 members of widths 34..156 trained no faster batched
+    than alone, while 8 of width 64 trained 2.4x faster). Within an octave the
+    padding costs at most 2x, about 1.3x on average.
+    """
+    layers = int(params.get("layers", _DEFAULTS["layers"]))
+    hidden = int(params.get("hidden", _DEFAULTS["hidden"]))
+    return layers, (hidden.bit_length() if layers > 1 else 0)
 
 
 @hookimpl
