@@ -32,6 +32,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = tuple(
         "synthetic",
         "gcn",
         "gat",
+        "appnp",
         "nevergrad_tuner",
         "random_tuner",
         "cuda_trainer",

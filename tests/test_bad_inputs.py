@@ -189,7 +189,7 @@ CASES = [
     ),
     case(
         "unknown-model", 2,
-        ("{cfg}: search.models[1]:", "unknown model 'gin'", "known models: gat, gcn", "plugin not installed?"),
+        ("{cfg}: search.models[1]:", "unknown model 'gin'", "known models: appnp, gat, gcn", "plugin not installed?"),
         edit={"search": {"models": ["gcn", "gin"]}},
     ),
     case(
