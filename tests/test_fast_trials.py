@@ -23,8 +23,7 @@ import torch.nn.functional as F
 
 from autoglm.core import ComponentSpec, Engine
 from autoglm.plugins.nn import SparseInputDropout
-from autoglm.plugins.testing import tiny_graph
-from autoglm.plugins_builtin.synthetic import SyntheticGraph
+from autoglm.plugins.testing import bag_of_words_graph, tiny_graph
 
 ENGINE = Engine(autoload=False)
 PARAMS = {
@@ -43,15 +42,6 @@ def _reference_models() -> Any:
 
 
 DENSE = _reference_models().DENSE
-
-
-def bag_of_words_graph(seed: int = 0) -> Any:
-    """A 200-node synthetic graph whose features are sparse and non-negative, like word counts (~4% non-zero)."""
-    data = SyntheticGraph(
-        num_nodes=200, num_classes=3, num_features=64, train_per_class=10, num_val=50, feature_signal=0.6, seed=seed
-    ).load()
-    data.x = torch.relu(data.x - 1.75)
-    return data
 
 
 def build_pair(name: str, data: Any, dropout: float, seed: int = 0) -> tuple[torch.nn.Module, torch.nn.Module]:

@@ -20,10 +20,9 @@ import torch.nn.functional as F
 from autoglm.core import ComponentSpec, Engine, TrialError
 from autoglm.plugins import FitResult
 from autoglm.plugins.nn import MemberAdam
-from autoglm.plugins.testing import tiny_graph
+from autoglm.plugins.testing import bag_of_words_graph, tiny_graph
 from autoglm.plugins_builtin.gcn import build_gcn, build_gcn_population, gcn_population_key
 from autoglm.plugins_builtin.gcn.population import PopulationGCN
-from autoglm.plugins_builtin.synthetic import SyntheticGraph
 
 ENGINE = Engine(autoload=False)
 
@@ -34,16 +33,6 @@ CONFIGS = [
     ({"hidden": 32, "layers": 2, "dropout": 0.0}, {"lr": 0.005}),
     ({"hidden": 5, "layers": 2, "dropout": 0.0}, {"lr": 0.02, "weight_decay": 5e-3}),
 ]
-
-
-def bag_of_words_graph(seed: int = 0) -> Any:
-    """As in test_fast_trials: sparse non-negative features (~4% non-zero), so the CPU sparse path is taken."""
-    data = SyntheticGraph(
-        num_nodes=200, num_classes=3, num_features=64, train_per_class=10, num_val=50, feature_signal=0.6, seed=seed
-    ).load()
-    data.x = torch.relu(data.x - 1.75)
-    return data
-
 
 GRAPHS = {"sparse": bag_of_words_graph, "dense": tiny_graph}
 
