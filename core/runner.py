@@ -155,17 +155,18 @@ class Runner:
         info = RunInfo(self.run_dir.path, resolved, self.seed, int(self.tuner.budget), sizes, resumed_trials=kept)
         self.reporters.emit("on_run_start", info)
         try:
-            try:
-                self._search(pending)
-            except KeyboardInterrupt:
-                self._stop(started, started_at)
-            try:
-                return self._finish(started, started_at)
-            except KeyboardInterrupt:
-                raise RunInterrupted(
-                    "run interrupted while writing its results; every trial is done and kept. "
-                    f"Finish it with: autoglm run --resume {self.run_dir.path}"
-                ) from None
+            with WorkerPool(self._run_unit, self.config.workers) as self._pool:
+                try:
+                    self._search(pending)
+                except KeyboardInterrupt:
+                    self._stop(started, started_at)
+                try:
+                    return self._finish(started, started_at)
+                except KeyboardInterrupt:
+                    raise RunInterrupted(
+                        "run interrupted while writing its results; every trial is done and kept. "
+                        f"Finish it with: autoglm run --resume {self.run_dir.path}"
+                    ) from None
         finally:
             self.reporters.close()
 
@@ -178,15 +179,13 @@ class Runner:
         proposes and records depends on its seed and round size, never on
         which worker finished first.
         """
-        with WorkerPool(self._run_unit, self.config.workers) as pool:
-            self._pool = pool
-            if pending is not None:
-                self._run_round(pending)
-            while True:
-                asked = self._ask_round()
-                if not asked:
-                    break
-                self._run_round(_Round(asked, {}))
+        if pending is not None:
+            self._run_round(pending)
+        while True:
+            asked = self._ask_round()
+            if not asked:
+                break
+            self._run_round(_Round(asked, {}))
 
     def _ask_round(self) -> list[tuple[int, Candidate]]:
         asked = []
@@ -256,6 +255,8 @@ class Runner:
         """Train one unit (in a worker process when ``unit.remote``) and return its records and fits."""
         if unit.remote:  # a forked copy of this runner: the pruner as of this round, no events from here
             self.pruner, self._remote = unit.pruner, True
+        if unit.seeds is not None:  # selection's re-training: other seeds, no events, no pruner
+            return [self._trial(i, c, report=False, seed=seed) for (i, c), seed in zip(unit.members, unit.seeds)]
         if len(unit.members) == 1:
             index, candidate = unit.members[0]
             return [self._trial(index, candidate)]
@@ -576,11 +577,13 @@ class Runner:
         top = contenders(self.records, spec.top_k) if spec.enabled else [best_record]
         if spec.enabled:
             log.info("selection: re-training the top %d configuration(s) with %d more seed(s) each", len(top), spec.seeds - 1)
+        jobs = [(record, k, reseed(self.seed, record.trial, k)) for record in top for k in range(1, spec.seeds)]
+        retrained = self._retrain_all(jobs)
         compared = []
         for record in top:
             kept = best_state if record.trial == best_record.trial else None
             runs = [SeedRun(0, record.seed, record.val_score, kept)]
-            runs += [self._retrain(record, k, reseed(self.seed, record.trial, k)) for k in range(1, spec.seeds)]
+            runs += [retrained[(record.trial, k)] for k in range(1, spec.seeds)]
             compared.append(Contender(record, runs))
         chosen = choose(compared)
         for run in chosen.runs:
@@ -588,13 +591,34 @@ class Runner:
                 run.state_dict = self._retrain(chosen.record, run.k, run.seed).state_dict
         return chosen, compared
 
+    def _retrain_all(self, jobs: list[tuple[TrialRecord, int, int]]) -> dict[tuple[int, int], SeedRun]:
+        """Re-train (record, k, seed) jobs, spread over the workers when there are several."""
+        remote = self._pool is not None and self._pool.workers > 1
+        if not remote:
+            return {(record.trial, k): self._retrain(record, k, seed) for record, k, seed in jobs}
+        units = [
+            _Unit([(record.trial, Candidate(record.model, dict(record.model_params), dict(record.train_params)))], None, True, [seed])
+            for record, _, seed in jobs
+        ]
+        by_seed = {(record.trial, seed): k for record, k, seed in jobs}
+        done: dict[tuple[int, int], SeedRun] = {}
+        for results in self._pool.map_unordered(units):
+            for again, fit in results:
+                k = by_seed[(again.trial, again.seed)]
+                done[(again.trial, k)] = self._seed_run(again, fit, k)
+        return done
+
     def _retrain(self, record: TrialRecord, k: int, seed: int) -> SeedRun:
         candidate = Candidate(record.model, dict(record.model_params), dict(record.train_params))
         again, fit = self._trial(record.trial, candidate, report=False, seed=seed)
+        return self._seed_run(again, fit, k)
+
+    @staticmethod
+    def _seed_run(again: TrialRecord, fit: FitResult | None, k: int) -> SeedRun:
         if fit is None:
-            log.warning("selection: trial %d with seed %d failed: %s", record.trial, seed, again.error)
-            return SeedRun(k, seed, None, None, again.error)
-        return SeedRun(k, seed, again.val_score, fit.state_dict)
+            log.warning("selection: trial %d with seed %d failed: %s", again.trial, again.seed, again.error)
+            return SeedRun(k, again.seed, None, None, again.error)
+        return SeedRun(k, again.seed, again.val_score, fit.state_dict)
 
     def _test_predictions(
         self, record: TrialRecord, state_dict: Mapping[str, Any] | None
@@ -671,6 +695,8 @@ class _Unit:
     #: The pruner as of the round's start, for a worker process (None: in this process, use the runner's).
     pruner: SuccessiveHalvingPruner | None
     remote: bool
+    #: Selection's re-training: the seed of each member (None: a search trial, with its trial seed).
+    seeds: list[int] | None = None
 
 
 def _ranks_above(record: TrialRecord, other: TrialRecord) -> bool:

@@ -242,3 +242,21 @@ def test_population_trials_match_solo_trials_without_dropout(engine: Engine, tmp
         assert (member["status"], member["best_epoch"], member["epochs"]) == (solo["status"], solo["best_epoch"], solo["epochs"])
         assert member["val_score"] == pytest.approx(solo["val_score"], abs=1e-6)
         assert member["train_score"] == pytest.approx(solo["train_score"], abs=1e-6)
+
+
+def test_selection_retrains_on_the_workers_and_chooses_as_one_process_does(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread: None
+) -> None:
+    def run(name: str) -> dict[str, Any]:
+        config = config_for(tmp_path / name, budget=4)
+        config["selection"] = {"top_k": 2, "seeds": 3}
+        engine.run(config)
+        return json.loads((tmp_path / name / SUMMARY).read_text())
+
+    parallel = run("parallel")
+    in_one_process(monkeypatch)
+    sequential = run("sequential")
+    contenders = parallel["selection"]["contenders"]
+    assert len(contenders) == 2 and all(len(c["runs"]) == 3 for c in contenders)
+    assert contenders == sequential["selection"]["contenders"]
+    assert (parallel["best"], parallel["test"]) == (sequential["best"], sequential["test"])
