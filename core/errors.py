@@ -68,3 +68,16 @@ class RunInterrupted(AutoglmError):
 
 class TrialError(AutoglmError):
     """One trial failed; the search records it and goes on."""
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A trial's failure in one line; running out of memory is named as such."""
+    text = " ".join(str(exc).split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    if isinstance(exc, AutoglmError) and text:  # written for users already
+        return text
+    reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
+        return f"out of memory ({reason})"
+    return reason

@@ -32,11 +32,13 @@ from typing import TYPE_CHECKING, Any, Mapping, NoReturn
 
 from autoglm.core.artifacts import save_best_model
 from autoglm.core.config import RunConfig
-from autoglm.core.errors import AutoglmError, DataError, RunError, RunInterrupted
+from autoglm.core.epoch_hook import EpochHook
+from autoglm.core.errors import AutoglmError, DataError, RunError, RunInterrupted, failure_reason
 from autoglm.core.graph import check_graph
 from autoglm.core.parallel import WorkerPool
 from autoglm.core.protocols import Candidate, FitResult
 from autoglm.core.pruning import SuccessiveHalvingPruner
+from autoglm.core.replay import describe_point, same_candidate
 from autoglm.core.reporting import ReporterGroup
 from autoglm.core.results import RunInfo, RunResult, TrialRecord, leaderboard
 from autoglm.core.rundir import LEADERBOARD, SUMMARY, RunDirectory
@@ -326,11 +328,11 @@ class Runner:
         return len(kept), pending
 
     def _not_repeated(self, index: int, candidate: Candidate | None, record: TrialRecord) -> RunError:
-        proposed = "nothing (budget spent)" if candidate is None else _point(candidate.model, candidate.model_params, candidate.train_params)
+        proposed = "nothing (budget spent)" if candidate is None else describe_point(candidate.model, candidate.model_params, candidate.train_params)
         return RunError(
             f"cannot resume {str(self.run_dir.path)!r}: replaying trial {index}, tuner "
             f"{self.config.tuner.name!r} proposed {proposed} but the run recorded "
-            f"{_point(record.model, record.model_params, record.train_params)}; the tuner does not repeat "
+            f"{describe_point(record.model, record.model_params, record.train_params)}; the tuner does not repeat "
             "itself for this seed (were nevergrad or numpy upgraded since the run started?). "
             "Start a new run instead"
         )
@@ -449,13 +451,13 @@ class Runner:
             results.append((record, fit))
         return results
 
-    def _epoch_hook(self, index: int, report: bool) -> "_EpochHook":
+    def _epoch_hook(self, index: int, report: bool) -> "EpochHook":
         # Retraining a recorded trial (report=False) must neither emit events nor meet the pruner again.
         emit = report and not self._remote and self.reporters.wants_epochs()
-        return _EpochHook(self, index, self.pruner if report else None, emit)
+        return EpochHook(self, index, self.pruner if report else None, emit)
 
     def _settle(
-        self, record: TrialRecord, outcome: "FitResult | BaseException", on_epoch: "_EpochHook", report: bool
+        self, record: TrialRecord, outcome: "FitResult | BaseException", on_epoch: "EpochHook", report: bool
     ) -> FitResult | None:
         """Fill a trial's record from what its training returned (a fit, or the exception that ended it)."""
         import torch
@@ -637,48 +639,6 @@ class Runner:
         return accuracy, rows
 
 
-class _EpochHook:
-    """The ``on_epoch`` a trainer gets for one trial: the reporters' epoch event, then the pruner's verdict.
-
-    Returns True when the pruner wants the trial stopped. The trial counts as
-    pruned only if the trainer did stop there (no later epoch came); a trainer
-    that ignores the answer trains on and its trial ends ``ok``.
-    """
-
-    def __init__(self, runner: Runner, trial: int, pruner: SuccessiveHalvingPruner | None, emit: bool) -> None:
-        self.runner, self.trial, self.pruner, self.emit = runner, trial, pruner, emit
-        self._last: tuple[int, bool] | None = None  # (epoch, asked to stop)
-
-    @property
-    def stopped_at(self) -> int | None:
-        """The epoch of the last call, if that call asked the trainer to stop."""
-        return self._last[0] if self._last is not None and self._last[1] else None
-
-    def __call__(self, epoch: int, metrics: Mapping[str, float]) -> bool:
-        runner = self.runner
-        if self.emit:
-            runner.reporters.emit("on_epoch", self.trial, epoch, dict(metrics))
-        if self.stopped_at is not None:
-            runner._say_once(
-                "ignored", logging.INFO,
-                "trainer %r went on after the pruner asked it to stop (trial %d, epoch %d): its trials are never pruned",
-                runner.config.trainer.name, self.trial, self.stopped_at,
-            )
-        stop = False
-        if self.pruner is not None:
-            value = metrics.get("val_acc")
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                stop = self.pruner.report(self.trial, int(epoch), float(value))
-            else:
-                runner._say_once(
-                    "no-val-acc", logging.WARNING,
-                    "trainer %r reports no finite val_acc in its epoch metrics (got %r): its trials cannot be pruned",
-                    runner.config.trainer.name, value,
-                )
-        self._last = (int(epoch), stop)
-        return stop
-
-
 @dataclass
 class _Round:
     """Candidates asked together (trial number, candidate), and those already finished (on resume)."""
@@ -713,45 +673,6 @@ def _best_entry(best: TrialRecord) -> dict[str, Any]:
         "val_accuracy": best.val_score,
         "best_epoch": best.best_epoch,
     }
-
-
-def same_candidate(candidate: Candidate, record: TrialRecord) -> bool:
-    """Does a replayed proposal match a recorded trial? (Floats survive the JSON round trip exactly.)"""
-    return (
-        candidate.model == record.model
-        and _same_values(candidate.model_params, record.model_params)
-        and _same_values(candidate.train_params, record.train_params)
-    )
-
-
-def _same_values(proposed: Mapping[str, Any], recorded: Mapping[str, Any]) -> bool:
-    if set(proposed) != set(recorded):
-        return False
-    for key, value in proposed.items():
-        other = recorded[key]
-        if isinstance(value, float) or isinstance(other, float):
-            if not (isinstance(other, (int, float)) and math.isclose(value, other, rel_tol=1e-12, abs_tol=0.0)):
-                return False
-        elif value != other:
-            return False
-    return True
-
-
-def _point(model: str, model_params: Mapping[str, Any], train_params: Mapping[str, Any]) -> str:
-    return f"{model} {dict(model_params)} {dict(train_params)}"
-
-
-def failure_reason(exc: BaseException) -> str:
-    """A trial's failure in one line; running out of memory is named as such."""
-    text = " ".join(str(exc).split())
-    if len(text) > 300:
-        text = text[:297] + "..."
-    if isinstance(exc, AutoglmError) and text:  # written for users already
-        return text
-    reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
-        return f"out of memory ({reason})"
-    return reason
 
 
 def _describe(component: Any) -> dict[str, Any]:
