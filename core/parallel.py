@@ -2,18 +2,20 @@
 
 Why processes: a trial's Python overhead and torch's small CPU ops do not
 scale with threads, but N trials in N processes do, provided the machine is
-not oversubscribed. Each worker gets ``cores // workers`` torch threads: with
-two intra-op threads and the other core busy, torch CPU ops ran 3 to 16 times
-slower than with one.
+not oversubscribed (with two intra-op threads and the other core busy, torch
+CPU ops ran 3 to 16 times slower than with one).
 
 Workers are forked from the run's process after the data is loaded, so they
 share the graph and the plugin registries copy-on-write and start in
 milliseconds (a fresh interpreter would re-import torch_geometric, ~5 s).
-Forking is safe here because the parent has not started torch worker threads
-that the children would inherit half-way (the pool is created before any
-trial trains, and each child sets its own thread count first). Workers ignore
-Ctrl-C (the run's process handles it and terminates them) and die with the
-run's process if it is killed outright.
+The price of forking: each worker runs torch with **one** thread. Torch's CPU
+build uses GNU OpenMP, whose thread pool does not survive a fork: a child that
+asks for two or more threads after its parent ran a parallel region hangs for
+good (measured here: a forked matmul with 2 threads never returned, with 1 it
+ran). So use more workers, not more threads, to fill a machine's cores; the
+pool says so when cores are left idle. Workers ignore Ctrl-C (the run's
+process handles it and terminates them) and die with the run's process if it
+is killed outright.
 """
 
 from __future__ import annotations
@@ -38,9 +40,8 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def threads_per_worker(workers: int, cores: int | None = None) -> int:
-    """Torch intra-op threads for each of ``workers`` processes: the cores split evenly, at least one."""
-    return max(1, (available_cores() if cores is None else cores) // max(1, workers))
+#: Torch threads in a forked worker: one, see the module docstring (more hang under GNU OpenMP).
+WORKER_THREADS = 1
 
 
 def _die_with_parent() -> None:
@@ -88,10 +89,15 @@ class WorkerPool:
                 log.warning("workers: %d needs fork-based processes, unavailable here; running trials one at a time", self.workers)
                 self.workers = 1
                 return self
-            threads = threads_per_worker(self.workers)
-            log.info("workers: %d processes with %d torch thread(s) each", self.workers, threads)
+            cores = available_cores()
+            log.info("workers: %d processes with %d torch thread each", self.workers, WORKER_THREADS)
+            if cores > self.workers * WORKER_THREADS:
+                log.info(
+                    "%d of %d cores stay idle: forked workers run one torch thread each (more would hang under "
+                    "OpenMP); raise workers to use them", cores - self.workers * WORKER_THREADS, cores,
+                )
             _TASK = self.task
-            self._pool = multiprocessing.get_context("fork").Pool(self.workers, _start_worker, (threads,))
+            self._pool = multiprocessing.get_context("fork").Pool(self.workers, _start_worker, (WORKER_THREADS,))
         return self
 
     def map_unordered(self, payloads: Iterable[Any]) -> Iterator[Any]:

@@ -96,7 +96,7 @@ class Runner:
         self._running: dict[int, tuple[Candidate, float]] = {}
         #: The next trial number to hand out.
         self._next_trial = 1
-        #: Where units of a round run (set by ``_search``).
+        #: Where units of a round run: worker processes, or this one (opened by ``run``).
         self._pool: WorkerPool | None = None
         #: True in a forked worker: events are the parent's job.
         self._remote = False
@@ -353,7 +353,7 @@ class Runner:
         return fit.state_dict
 
     def _stop(self, started: float, started_at: str) -> NoReturn:
-        """Ctrl-C: mark the running trial, write what is known so far, say how to resume."""
+        """Ctrl-C: mark the running trials, write what is known so far, say how to resume."""
         for index, (candidate, began) in sorted(self._running.items()):
             record = self._new_record(index, candidate, status="interrupted")
             record.duration_s = round(time.perf_counter() - began, 3)

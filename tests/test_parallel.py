@@ -63,11 +63,23 @@ def in_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runner_module, "WorkerPool", lambda task, workers: parallel_module.WorkerPool(task, 1))
 
 
-def test_threads_are_split_between_workers() -> None:
-    assert parallel_module.threads_per_worker(2, cores=2) == 1
-    assert parallel_module.threads_per_worker(4, cores=16) == 4
-    assert parallel_module.threads_per_worker(3, cores=16) == 5
-    assert parallel_module.threads_per_worker(8, cores=2) == 1  # never zero
+def _threads_after_a_matmul(_: int) -> int:
+    a = torch.randn(300, 300)
+    (a @ a).sum()
+    return torch.get_num_threads()
+
+
+def test_workers_run_one_thread_each_even_after_the_parent_used_several() -> None:
+    """GNU OpenMP hangs a forked child that asks for 2+ threads after its parent ran a parallel region."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        a = torch.randn(500, 500)
+        (a @ a).sum()  # the parent's OpenMP team now exists
+        with parallel_module.WorkerPool(_threads_after_a_matmul, 2) as pool:
+            assert sorted(pool.map_unordered(range(4))) == [1, 1, 1, 1]
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("tuner", ["nevergrad", "random"])
@@ -212,8 +224,9 @@ def test_stopping_a_parallel_run_leaves_no_worker_behind(tmp_path: Path, how: si
     if how == signal.SIGINT:
         assert proc.returncode == 130, stderr
         assert "Traceback" not in stderr and "Resume with: autoglm run --resume" in stderr
-        statuses = {r["status"] for r in records(tmp_path / "out")}
-        assert "interrupted" in statuses
+        # Usually trials are running and are marked interrupted; a signal between two rounds finds none.
+        assert {r["status"] for r in records(tmp_path / "out")} <= {"ok", "interrupted"}
+        assert json.loads((tmp_path / "out" / SUMMARY).read_text())["status"] == "interrupted"
     else:
         assert proc.returncode == -signal.SIGKILL
     deadline = time.monotonic() + 10
