@@ -101,7 +101,14 @@ overrides_option = click.option(
 @click.argument("config", required=False, type=click.Path(path_type=Path))
 @overrides_option
 @click.option("--output", "-o", metavar="DIR", help="Run directory (overrides 'output').")
-@click.option("--overwrite", is_flag=True, help="Replace a run already in the output directory.")
+@click.option(
+    "--overwrite", is_flag=True,
+    help="Replace a run already in the output directory (only its own files are removed).",
+)
+@click.option(
+    "--keep-other-files", is_flag=True,
+    help="With --overwrite: leave files autoglm did not write in place (without it, they make --overwrite refuse).",
+)
 @click.option(
     "--resume",
     "resume_dir",
@@ -116,6 +123,7 @@ def run(
     overrides: tuple[str, ...],
     output: str | None,
     overwrite: bool,
+    keep_other_files: bool,
     resume_dir: Path | None,
 ) -> None:
     """Run the search described by CONFIG and write a run directory.
@@ -140,8 +148,13 @@ def run(
     def body() -> None:
         if resume_dir is None and config is None:
             raise UsageError("give a CONFIG to start a run, or --resume RUN_DIR to continue one")
-        if resume_dir is not None and (overwrite or output is not None):
-            raise UsageError("--resume continues the run in RUN_DIR; it cannot be combined with --output or --overwrite")
+        if resume_dir is not None and (overwrite or keep_other_files or output is not None):
+            raise UsageError(
+                "--resume continues the run in RUN_DIR; it cannot be combined with --output, --overwrite "
+                "or --keep-other-files"
+            )
+        if keep_other_files and not overwrite:
+            raise UsageError("--keep-other-files goes with --overwrite (a new run never removes anything)")
         if output is not None and not output.strip():
             # click would make '' the current directory: `--output "$UNSET"` must not scatter a run there.
             raise UsageError(f"--output needs a directory path, got {output!r}")
@@ -150,7 +163,10 @@ def run(
             if resume_dir is not None:
                 result = engine.resume(resume_dir, config, overrides=overrides)
             else:
-                result = engine.run(config, overrides=overrides, output=None if output is None else Path(output), overwrite=overwrite)
+                result = engine.run(
+                    config, overrides=overrides, output=None if output is None else Path(output),
+                    overwrite=overwrite, keep_other_files=keep_other_files,
+                )
         click.echo(
             f"selected {result.best.model} (trial {result.best.trial}): val {result.val_accuracy:.4f}, "
             f"test {result.test_accuracy:.4f}"
@@ -283,8 +299,9 @@ def show(ctx: click.Context, run_dir: Path) -> None:
     """Print the summary and leaderboard of a run directory."""
 
     def body() -> None:
-        from autoglm.core.rundir import CONFIG, LEADERBOARD, SUMMARY
+        from autoglm.core.rundir import CONFIG, LEADERBOARD, SUMMARY, RunDirectory
 
+        directory = RunDirectory(run_dir)
         summary_path = run_dir / SUMMARY
         if not summary_path.exists():
             if (run_dir / CONFIG).exists():
@@ -293,17 +310,38 @@ def show(ctx: click.Context, run_dir: Path) -> None:
                     f"continue it with: autoglm run --resume {run_dir}"
                 )
             raise UsageError(f"{str(run_dir)!r} has no {SUMMARY}: not a finished autoglm run")
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        doing = f"show {run_dir}"
+        summary = directory.read_json(SUMMARY, doing=doing)
         click.echo(json.dumps({k: summary[k] for k in ("status", "best", "test", "trials", "seed", "wall_time_s") if k in summary}, indent=2))
-        board = run_dir / LEADERBOARD
-        if board.exists():
-            click.echo(board.read_text(encoding="utf-8").rstrip())
+        if (run_dir / LEADERBOARD).exists():
+            click.echo(directory.read_text(LEADERBOARD, doing=doing).rstrip())
 
     guarded(ctx, body)
 
 
 def main() -> None:
-    cli(prog_name="autoglm")
+    try:
+        cli(prog_name="autoglm")
+    except SystemExit as exc:
+        _exit_even_if_threads_linger(exc)
+        raise
+    _exit_even_if_threads_linger(SystemExit(0))
+
+
+def _exit_even_if_threads_linger(done: SystemExit) -> None:
+    """A finished command always exits: a plugin's stray non-daemon thread must not keep it alive.
+
+    The kernel closes what it knows of (tuners are :class:`~autoglm.plugins.Closeable`)
+    and logs any thread a run leaves behind; this is the CLI's last word on it.
+    """
+    import os
+    import threading
+
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from autoglm.core.errors import AutoglmError, DataError
+from autoglm.core.errors import AutoglmError, DataError, RunError
 from autoglm.core.rundir import BEST_SPEC, BEST_WEIGHTS, RunDirectory
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -23,11 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def save_best_model(
     run_dir: RunDirectory, state_dict: Mapping[str, "torch.Tensor"], spec: Mapping[str, Any]
 ) -> None:
-    import torch
-
-    tmp = run_dir / f".{BEST_WEIGHTS}.tmp"
-    torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, tmp)
-    tmp.replace(run_dir / BEST_WEIGHTS)
+    run_dir.save_tensors(BEST_WEIGHTS, {k: v.detach().cpu() for k, v in state_dict.items()})
     run_dir.write_json(BEST_SPEC, dict(spec))
 
 
@@ -44,7 +40,11 @@ def load_best_model(run_dir: str | Path, engine: "Engine | None" = None) -> tupl
     spec_path, weights_path = directory / BEST_SPEC, directory / BEST_WEIGHTS
     if not spec_path.exists() or not weights_path.exists():
         raise DataError(f"{str(directory.path)!r} holds no saved best model ({BEST_SPEC} and {BEST_WEIGHTS}); is it a finished run?")
-    spec = directory.read_json(BEST_SPEC)
+    spec = directory.read_json(BEST_SPEC, doing="load the best model")
+    wanted = {"model": str, "model_params": dict, "in_channels": int, "out_channels": int}
+    wrong = [key for key, kind in wanted.items() if not isinstance(spec.get(key), kind)]
+    if wrong:
+        raise RunError(f"cannot load the best model: {spec_path}: missing or wrong {', '.join(wrong)}; the file was edited or damaged")
     engine = engine or Engine()
     component = engine.component("models", spec["model"])
     model = component.factory(spec["in_channels"], spec["out_channels"], **spec["model_params"])

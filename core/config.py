@@ -17,29 +17,38 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from autoglm.core.errors import ConfigError
+from autoglm.core.errors import ConfigError, shown
 from autoglm.core.space import param_from_config, param_to_config
+from autoglm.core.yamlio import DocumentTooLarge, read_yaml, safe_load, yaml_problem
 
 TASKS = ("node_classification",)
 SECTIONS = (
     "task", "seed", "output", "data", "search", "tuner", "trainer", "reporters", "pruning", "selection",
-    "workers", "population",
+    "workers", "population", "threads",
 )
 SEARCH_KEYS = ("models", "space", "training_space")
 COMPONENT_KEYS = ("name", "options")
 PRUNING_KEYS = ("enabled", "min_epochs", "reduction_factor", "min_trials")
-#: (key, least value, what it means) of the pruning section's integers.
+#: (key, least value, largest value, what it means) of the pruning section's integers.
 _PRUNING_INTS = (
-    ("min_epochs", 1, "the first epoch at which a trial can be stopped"),
-    ("reduction_factor", 2, "rungs are this many times apart and 1/this of the trials go on"),
-    ("min_trials", 1, "earlier trials a rung needs before it stops anyone"),
+    ("min_epochs", 1, 1_000_000, "the first epoch at which a trial can be stopped"),
+    ("reduction_factor", 2, 1000, "rungs are this many times apart and 1/this of the trials go on"),
+    ("min_trials", 1, 1_000_000, "earlier trials a rung needs before it stops anyone"),
 )
 SELECTION_KEYS = ("top_k", "seeds")
-#: (key, least value, what it means) of the selection section's integers.
+#: (key, least value, largest value, what it means) of the selection section's integers.
 _SELECTION_INTS = (
-    ("top_k", 1, "how many of the best configurations are re-trained"),
-    ("seeds", 1, "training runs per configuration, the trial's own included; 1 turns re-training off"),
+    ("top_k", 1, 100, "how many of the best configurations are re-trained"),
+    ("seeds", 1, 100, "training runs per configuration, the trial's own included; 1 turns re-training off"),
 )
+#: (key, largest value, what it means) of the top-level positive integers.
+_PROCESS_INTS = (
+    ("workers", 512, "trials trained at once, each in its own process"),
+    ("population", 1024, "configurations of one architecture trained as one batched model; 1 = off"),
+)
+MAX_THREADS = 1024
+#: Seeds are recorded and fed to torch, numpy and nevergrad, which take at most 64 bits.
+MAX_SEED = 2**63 - 1
 
 
 @dataclass
@@ -117,6 +126,8 @@ class RunConfig:
     workers: int = 1
     #: Configurations of one architecture trained together as one batched model (1: each alone).
     population: int = 1
+    #: Torch intra-op threads per trial process: "auto" (one, see :mod:`autoglm.core.threads`) or a number.
+    threads: int | str = "auto"
     task: str = "node_classification"
     seed: int | None = None
     output: str | None = None
@@ -138,6 +149,7 @@ class RunConfig:
             "selection": self.selection.to_dict(),
             "workers": self.workers,
             "population": self.population,
+            "threads": self.threads,
         }
 
     @property
@@ -146,83 +158,24 @@ class RunConfig:
         return self.workers * self.population
 
 
-class _StrictSafeLoader(yaml.SafeLoader):
-    """The safe loader, but a key repeated in one mapping is an error instead of last-one-wins."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, Any] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first at line {seen[key].line + 1})", key_node.start_mark
-                )
-            try:
-                seen[key] = key_node.start_mark
-            except TypeError:  # unhashable key: let PyYAML report it
-                pass
-        return super().construct_mapping(node, deep=deep)
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> tuple[str, str | None]:
-    """A one-line description and a 'line L, column C' location of a YAML error."""
-    mark = getattr(exc, "problem_mark", None)
-    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return problem, where
-
-
-def safe_load(text: str) -> Any:
-    """YAML's safe loader with duplicate keys refused. Never constructs arbitrary objects."""
-    loader = _StrictSafeLoader(text)  # a SafeLoader subclass: plain data only
-    try:
-        return loader.get_single_data()
-    finally:
-        loader.dispose()
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Load a YAML file with the safe loader; every failure becomes a ConfigError."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("config file not found", source=source) from None
-    except IsADirectoryError:
-        raise ConfigError("is a directory, expected a YAML config file", source=source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file: {exc}", source=source) from None
-    try:
-        document = safe_load(text)
-    except yaml.YAMLError as exc:
-        problem, where = _yaml_problem(exc)
-        raise ConfigError(f"malformed YAML: {problem}", source=source, path=where) from None
-    if document is None:
-        raise ConfigError("the config file is empty; see examples/quickstart.yaml", source=source)
-    if not isinstance(document, dict):
-        raise ConfigError(
-            f"the config must be a mapping of sections ({', '.join(SECTIONS)}), got a {type(document).__name__}",
-            source=source,
-        )
-    return document
-
-
 def apply_overrides(document: Mapping[str, Any], overrides: Iterable[str], *, source: str) -> dict[str, Any]:
     """Apply ``--set a.b=c`` overrides; values are parsed as YAML scalars or lists, never evaluated."""
     result = _expand_shorthands(copy.deepcopy(dict(document)))
     for override in overrides:
         if "=" not in override:
-            raise ConfigError(f"override {override!r} must look like key.path=value", source="--set")
+            raise ConfigError(f"override {shown(override)} must look like key.path=value", source="--set")
         key_path, raw = override.split("=", 1)
         keys = key_path.strip().split(".")
         if not all(keys):
-            raise ConfigError(f"override {override!r} has an empty key in {key_path!r}", source="--set")
+            raise ConfigError(f"override {shown(override)} has an empty key in {key_path!r}", source="--set")
         try:
             value = safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
-            problem, where = _yaml_problem(exc)
+            problem, where = yaml_problem(exc)
             at = f" at {where.replace('line 1, ', '')}" if where else ""
-            raise ConfigError(f"cannot parse the value of {override!r}{at}: {problem}", source="--set") from None
+            raise ConfigError(f"cannot parse the value of {shown(override)}{at}: {problem}", source="--set") from None
+        except DocumentTooLarge as exc:
+            raise ConfigError(f"refused the value of {key_path.strip()!r}: {exc}", source="--set") from None
         _set_path(result, keys, value, override)
     return result
 
@@ -249,13 +202,13 @@ def _set_path(node: Any, keys: list[str], value: Any, override: str) -> None:
             if not node:
                 parent = ".".join(keys[:depth])
                 raise ConfigError(
-                    f"override {override!r}: {parent} is an empty list; set the whole list instead, "
+                    f"override {shown(override)}: {parent} is an empty list; set the whole list instead, "
                     f"e.g. --set {parent}=[...]",
                     source="--set",
                 )
             if not key.isdigit() or int(key) >= len(node):
                 raise ConfigError(
-                    f"override {override!r}: {here} indexes a list of {len(node)} items; use 0..{len(node) - 1}",
+                    f"override {shown(override)}: {here} indexes a list of {len(node)} items; use 0..{len(node) - 1}",
                     source="--set",
                 )
             index = int(key)
@@ -265,7 +218,7 @@ def _set_path(node: Any, keys: list[str], value: Any, override: str) -> None:
                 node = node[index]
             continue
         if not isinstance(node, dict):
-            raise ConfigError(f"override {override!r}: {here} is inside a value that is not a mapping", source="--set")
+            raise ConfigError(f"override {shown(override)}: {here} is inside a value that is not a mapping", source="--set")
         if last:
             node[key] = value
         else:
@@ -284,15 +237,17 @@ def parse_config(document: Any, *, source: str = "<config>") -> RunConfig:
 
     task = document.get("task", "node_classification")
     if task not in TASKS:
-        raise ConfigError(f"unknown task {task!r}; supported: {', '.join(TASKS)}", source=source, path="task")
+        raise ConfigError(f"unknown task {shown(task)}; supported: {', '.join(TASKS)}", source=source, path="task")
     seed = document.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ConfigError(f"seed must be a non-negative integer or null, got {seed!r}", source=source, path="seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
+        raise ConfigError(
+            f"seed must be a non-negative integer below 2**63, or null, got {shown(seed)}", source=source, path="seed"
+        )
     output = document.get("output")
     if output is not None and (not isinstance(output, str) or not output.strip()):
         # '' would mean the current directory: a run would litter wherever the command was started
         raise ConfigError(
-            f"output must be a directory path, e.g. runs/mine, got {output!r}", source=source, path="output"
+            f"output must be a directory path, e.g. runs/mine, got {shown(output)}", source=source, path="output"
         )
 
     reporters = document.get("reporters")
@@ -314,12 +269,33 @@ def parse_config(document: Any, *, source: str = "<config>") -> RunConfig:
         reporters=reporters,
         pruning=_pruning(document.get("pruning"), source),
         selection=_selection(document.get("selection"), source),
-        workers=_positive_int(document, "workers", "trials trained at once, each in its own process", source),
-        population=_positive_int(
-            document, "population", "configurations of one architecture trained as one batched model; 1 = off", source
-        ),
+        **{key: _positive_int(document, key, most, meaning, source) for key, most, meaning in _PROCESS_INTS},
+        threads=_threads(document, source),
         source=source,
     )
+
+
+def _threads(document: Mapping[str, Any], source: str) -> int | str:
+    """``threads: auto`` (the default) or a number of torch threads per trial process."""
+    value = document.get("threads", "auto")
+    if value is None or value == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_THREADS:
+        raise ConfigError(
+            f"threads must be auto or an integer in 1..{MAX_THREADS} (torch threads per trial process), "
+            f"got {shown(value)}",
+            source=source,
+            path="threads",
+        )
+    workers = document.get("workers") or 1
+    if value > 1 and isinstance(workers, int) and workers > 1:
+        raise ConfigError(
+            f"threads: {value} needs workers: 1; forked worker processes run one torch thread each "
+            "(more hang under GNU OpenMP), so use workers to fill the cores",
+            source=source,
+            path="threads",
+        )
+    return value
 
 
 def _component(value: Any, path: str, source: str) -> ComponentSpec:
@@ -327,20 +303,20 @@ def _component(value: Any, path: str, source: str) -> ComponentSpec:
         return ComponentSpec(value, {})
     if not isinstance(value, Mapping):
         raise ConfigError(
-            f"expected a component name or a mapping {{name: ..., options: {{...}}}}, got {value!r}",
+            f"expected a component name or a mapping {{name: ..., options: {{...}}}}, got {shown(value)}",
             source=source,
             path=path,
         )
     _no_unknown_keys(value, COMPONENT_KEYS, path, source)
     name = value.get("name")
     if not isinstance(name, str) or not name:
-        raise ConfigError(f"'name' is required and must be a string, got {name!r}", source=source, path=f"{path}.name")
+        raise ConfigError(f"'name' is required and must be a string, got {shown(name)}", source=source, path=f"{path}.name")
     options = value.get("options") or {}
     if not isinstance(options, Mapping):
-        raise ConfigError(f"options must be a mapping, got {options!r}", source=source, path=f"{path}.options")
+        raise ConfigError(f"options must be a mapping, got {shown(options)}", source=source, path=f"{path}.options")
     for key in options:
         if not isinstance(key, str):
-            raise ConfigError(f"option names must be strings, got {key!r}", source=source, path=f"{path}.options")
+            raise ConfigError(f"option names must be strings, got {shown(key)}", source=source, path=f"{path}.options")
     return ComponentSpec(name, dict(options))
 
 
@@ -350,7 +326,7 @@ def _search(value: Any, source: str) -> SearchSpec:
     if not isinstance(value, Mapping):
         raise ConfigError(
             f"search must be a mapping with keys {', '.join(SEARCH_KEYS)}, e.g. {{models: [gcn]}}; "
-            f"got a {type(value).__name__}: {value!r}",
+            f"got a {type(value).__name__}: {shown(value)}",
             source=source,
             path="search",
         )
@@ -361,7 +337,7 @@ def _search(value: Any, source: str) -> SearchSpec:
             models = [models]
         if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
             raise ConfigError(
-                f"search.models must be a non-empty list of model names, got {models!r}",
+                f"search.models must be a non-empty list of model names, got {shown(models)}",
                 source=source,
                 path="search.models",
             )
@@ -371,7 +347,7 @@ def _search(value: Any, source: str) -> SearchSpec:
     if not isinstance(space, Mapping):
         raise ConfigError(
             "search.space maps model names to parameters, e.g. {gcn: {hidden: {int: [16, 64]}}}; "
-            f"got a {type(space).__name__}: {space!r}",
+            f"got a {type(space).__name__}: {shown(space)}",
             source=source,
             path="search.space",
         )
@@ -391,7 +367,7 @@ def _pruning(value: Any, source: str) -> PruningSpec:
     if not isinstance(value, Mapping):
         raise ConfigError(
             "pruning must be true, false or a mapping, e.g. {min_epochs: 20, reduction_factor: 3, min_trials: 4}; "
-            f"got a {type(value).__name__}: {value!r}",
+            f"got a {type(value).__name__}: {shown(value)}",
             source=source,
             path="pruning",
         )
@@ -399,7 +375,7 @@ def _pruning(value: Any, source: str) -> PruningSpec:
     spec = PruningSpec()
     enabled = value.get("enabled", True)
     if not isinstance(enabled, bool):
-        raise ConfigError(f"expected true or false, got {enabled!r}", source=source, path="pruning.enabled")
+        raise ConfigError(f"expected true or false, got {shown(enabled)}", source=source, path="pruning.enabled")
     spec.enabled = enabled
     _int_settings(value, spec, _PRUNING_INTS, "pruning", source)
     return spec
@@ -413,7 +389,7 @@ def _selection(value: Any, source: str) -> SelectionSpec:
         return SelectionSpec(top_k=1, seeds=1)
     if not isinstance(value, Mapping):
         raise ConfigError(
-            f"selection must be true, false or a mapping, e.g. {{top_k: 3, seeds: 3}}; got a {type(value).__name__}: {value!r}",
+            f"selection must be true, false or a mapping, e.g. {{top_k: 3, seeds: 3}}; got a {type(value).__name__}: {shown(value)}",
             source=source,
             path="selection",
         )
@@ -423,24 +399,26 @@ def _selection(value: Any, source: str) -> SelectionSpec:
     return spec
 
 
-def _positive_int(document: Mapping[str, Any], key: str, meaning: str, source: str) -> int:
+def _positive_int(document: Mapping[str, Any], key: str, most: int, meaning: str, source: str) -> int:
     value = document.get(key, 1)
     if value is None:
         return 1
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{key} must be a positive integer ({meaning}), got {value!r}", source=source, path=key)
+        raise ConfigError(f"{key} must be a positive integer ({meaning}), got {shown(value)}", source=source, path=key)
+    if value > most:
+        raise ConfigError(f"{key} must be at most {most} ({meaning}), got {value}", source=source, path=key)
     return value
 
 
 def _int_settings(value: Mapping[str, Any], spec: Any, ints: Any, section: str, source: str) -> None:
     """Set ``spec``'s integer settings from ``value``, each checked for type and least value."""
-    for key, least, meaning in ints:
+    for key, least, most, meaning in ints:
         if key not in value:
             continue
         number = value[key]
         if isinstance(number, bool) or not isinstance(number, int):
             raise ConfigError(
-                f"expected an integer ({meaning}), got {number!r} ({type(number).__name__})",
+                f"expected an integer ({meaning}), got {shown(number)} ({type(number).__name__})",
                 source=source,
                 path=f"{section}.{key}",
             )
@@ -448,12 +426,16 @@ def _int_settings(value: Mapping[str, Any], spec: Any, ints: Any, section: str, 
             raise ConfigError(
                 f"{key} must be at least {least} ({meaning}), got {number}", source=source, path=f"{section}.{key}"
             )
+        if number > most:
+            raise ConfigError(
+                f"{key} must be at most {most} ({meaning}), got {number}", source=source, path=f"{section}.{key}"
+            )
         setattr(spec, key, number)
 
 
 def _params(value: Any, path: str, source: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise ConfigError(f"expected a mapping of parameter names, got {value!r}", source=source, path=path)
+        raise ConfigError(f"expected a mapping of parameter names, got {shown(value)}", source=source, path=path)
     parsed = {}
     for name, spec in value.items():
         try:
@@ -475,7 +457,7 @@ def _no_unknown_keys(
 def unknown_name_message(what: str, name: Any, accepted: Iterable[str], *, owner: str = "") -> str:
     accepted = sorted(accepted)
     owner = f" for {owner}" if owner else ""
-    message = f"unknown {what} {name!r}{owner}; accepted: {', '.join(accepted) if accepted else 'none'}"
+    message = f"unknown {what} {shown(name)}{owner}; accepted: {', '.join(accepted) if accepted else 'none'}"
     close = difflib.get_close_matches(str(name), accepted, n=1)
     if close:
         message += f" (did you mean {close[0]!r}?)"

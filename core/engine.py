@@ -310,18 +310,24 @@ class Engine:
         overrides: Iterable[str] = (),
         output: str | Path | None = None,
         overwrite: bool = False,
+        keep_other_files: bool = False,
         reporters: Iterable[Any] = (),
     ) -> "RunResult":
         """Validate ``config``, run the search and return its result.
 
         :param output: Run directory (overrides the config's ``output``).
-        :param overwrite: Replace an existing run in the output directory.
+        :param overwrite: Replace an existing run in the output directory: only the run's own
+            files are removed, and files autoglm did not write there make it refuse...
+        :param keep_other_files: ...unless this is set: then they stay where they are.
         :param reporters: Extra reporter objects, e.g. a host's own progress sink.
         """
         from autoglm.core.runner import Runner
 
         resolved = self.load_config(config, overrides)
-        return Runner(self, resolved, output=output, overwrite=overwrite, extra_reporters=list(reporters)).run()
+        return Runner(
+            self, resolved, output=output, overwrite=overwrite, keep_other_files=keep_other_files,
+            extra_reporters=list(reporters),
+        ).run()
 
     def resume(
         self,
@@ -344,6 +350,17 @@ class Engine:
         directory.require_run()
         # A run recorded before the pruning / selection sections existed ran without them: it resumes so.
         written = read_yaml(directory / CONFIG)
+        state = directory.read_state()
+        if state is not None:
+            edits = config_differences(state["config"], written, ignore=("output",))
+            if edits:
+                shown = "; ".join(edits[:5]) + (f"; and {len(edits) - 5} more" if len(edits) > 5 else "")
+                raise ConfigError(
+                    f"cannot resume {str(directory.path)!r}: {CONFIG} was edited since the run started "
+                    f"({shown.replace('run has', 'the run started with').replace('config has', 'the file now has')}). "
+                    "Undo the edit to resume, or start a new run with the edited config in another --output",
+                    source=str(directory / CONFIG),
+                )
         legacy = [] if "pruning" in written else ["pruning.enabled=false"]
         legacy += [] if "selection" in written else ["selection.seeds=1"]
         recorded = self.load_config(directory / CONFIG, legacy)

@@ -7,6 +7,10 @@ are found before any work starts, 1 for failures during a run.
 
 from __future__ import annotations
 
+import errno
+import reprlib
+from typing import Any
+
 
 class AutoglmError(Exception):
     """Base class: the message is written for the person who made the mistake."""
@@ -78,6 +82,38 @@ def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, AutoglmError) and text:  # written for users already
         return text
     reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
+    if is_out_of_memory(exc):
         return f"out of memory ({reason})"
     return reason
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """A MemoryError, or torch's way of saying the same (a RuntimeError from its CPU or CUDA allocator)."""
+    text = str(exc).lower()
+    said = ("out of memory", "not enough memory", "can't allocate memory", "cannot allocate memory")
+    return isinstance(exc, MemoryError) or any(words in text for words in said)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 6
+_REPR.maxlevel = 3
+
+
+def shown(value: Any) -> str:
+    """A user's value as it goes into a message: ``repr``, cut short (a message is one line)."""
+    return _REPR.repr(value)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An OSError in words a user acts on; the resources that run out are named as such."""
+    named = {
+        errno.ENOSPC: "no space left on device (the disk is full)",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EROFS: "read-only file system",
+        errno.EACCES: "permission denied",
+        errno.EMFILE: "too many open files (ulimit -n)",
+        errno.EAGAIN: "resource temporarily unavailable (a process or thread limit was reached)",
+        errno.ENOMEM: "out of memory",
+    }
+    return named.get(exc.errno, exc.strerror or str(exc))

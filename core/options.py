@@ -7,11 +7,13 @@ This keeps configs honest without a second schema that could drift from code.
 from __future__ import annotations
 
 import inspect
+import math
 import typing
 from typing import Any, Mapping
 
+from autoglm.core.bounds import bounds_of
 from autoglm.core.config import unknown_name_message
-from autoglm.core.errors import ConfigError
+from autoglm.core.errors import ConfigError, shown
 from autoglm.core.registry import Component, factory_parameters
 from autoglm.core.space import Choice, Float, Int, is_tunable
 
@@ -26,7 +28,7 @@ def check_options(component: Component, options: Mapping[str, Any], *, source: s
         if key not in accepted:
             raise ConfigError(unknown_name_message("option", key, accepted, owner=label), source=source, path=f"{path}.{key}")
         expected = hints.get(key, params[key].annotation)
-        problem = type_problem(value, expected)
+        problem = type_problem(value, expected, name=key)
         if problem:
             raise ConfigError(f"{problem} for {label}", source=source, path=f"{path}.{key}")
     for key in accepted:
@@ -38,18 +40,23 @@ def check_options(component: Component, options: Mapping[str, Any], *, source: s
 def _type_hints(factory: Any) -> dict[str, Any]:
     target = factory.__init__ if inspect.isclass(factory) else factory
     try:
-        return typing.get_type_hints(target)
+        return typing.get_type_hints(target, include_extras=True)  # keep Annotated[..., Between(...)]
     except Exception:  # unresolvable annotations: fall back to raw ones
         return {}
 
 
-def type_problem(value: Any, expected: Any) -> str | None:
-    """Describe why ``value`` does not fit ``expected``, or None if it fits (or cannot be checked)."""
+def type_problem(value: Any, expected: Any, *, name: str = "the value") -> str | None:
+    """Describe why ``value`` does not fit ``expected`` (its type, and the range of an
+    ``Annotated[..., Between(...)]``), or None if it fits (or cannot be checked)."""
     if expected is inspect.Parameter.empty or expected is Any or isinstance(expected, str):
         return None
     if _fits(value, expected):
+        for bound in bounds_of(expected):
+            problem = bound.problem(name, value)
+            if problem:
+                return problem
         return None
-    message = f"expected {_describe(expected)}, got {value!r} ({type(value).__name__})"
+    message = f"expected {_describe(expected)}, got {shown(value)} ({type(value).__name__})"
     if typing.get_origin(expected) is typing.Literal and isinstance(value, str):
         by_lower = {str(a).lower(): a for a in typing.get_args(expected)}
         if value.lower() in by_lower:
@@ -104,10 +111,10 @@ def check_model_constants(component: Component, space: Mapping[str, Any], *, sou
 
 
 def _declared_type(declared: Any) -> Any:
-    if isinstance(declared, Float):
-        return float
-    if isinstance(declared, Int):
-        return int
+    """The type (and, from a declared ``domain``, the range) overrides of a tunable must have."""
+    if isinstance(declared, (Float, Int)):
+        base = float if isinstance(declared, Float) else int
+        return base if declared.domain is None else typing.Annotated[base, declared.domain]
     values = list(declared.options) if isinstance(declared, Choice) else [declared]
     kinds = {type(v) for v in values}
     if len(kinds) == 1 and next(iter(kinds)) in (bool, int, float, str):
@@ -120,19 +127,26 @@ def _check_value(key: str, value: Any, expected: Any, label: str, *, source: str
         candidates = list(value.options)
     elif isinstance(value, (Int, Float)):
         candidates = [value.low, value.high]
-        if isinstance(value, Float) and expected is int:
+        if isinstance(value, Float) and _base(expected) is int:
             raise ConfigError(f"{key!r} takes integers: use int, not float", source=source, path=f"{path}.{key}")
     else:
         candidates = [value]
     for candidate in candidates:
-        problem = type_problem(candidate, expected)
+        problem = type_problem(candidate, expected, name=key)
         if problem:
             raise ConfigError(f"{problem} for {label}", source=source, path=f"{path}.{key}")
+
+
+def _base(expected: Any) -> Any:
+    """``int`` for ``Annotated[int, ...]``; any other type as it is."""
+    return typing.get_args(expected)[0] if typing.get_origin(expected) is typing.Annotated else expected
 
 
 def _fits(value: Any, expected: Any) -> bool:
     origin = typing.get_origin(expected)
     args = typing.get_args(expected)
+    if origin is typing.Annotated:
+        return _fits(value, args[0])
     if origin is typing.Union or (origin is not None and type(expected).__name__ == "UnionType"):
         return any(_fits(value, arg) for arg in args)
     if origin is typing.Literal:
@@ -143,8 +157,8 @@ def _fits(value: Any, expected: Any) -> bool:
         return isinstance(value, bool)
     if expected is int:
         return isinstance(value, int) and not isinstance(value, bool)
-    if expected is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is float:  # NaN is never a valid setting: every comparison with it is false
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and not (isinstance(value, float) and math.isnan(value))
     if expected is str:
         return isinstance(value, str)
     if origin in (list, tuple, typing.Sequence) or expected in (list, tuple):
@@ -159,6 +173,8 @@ def _fits(value: Any, expected: Any) -> bool:
 def _describe(expected: Any) -> str:
     origin = typing.get_origin(expected)
     args = typing.get_args(expected)
+    if origin is typing.Annotated:
+        return _describe(args[0])
     if origin is typing.Literal:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin is typing.Union or (origin is not None and type(expected).__name__ == "UnionType"):

@@ -26,6 +26,8 @@ import os
 import signal
 from typing import Any, Callable, Iterable, Iterator
 
+from autoglm.core.errors import RunError, describe_os_error
+
 log = logging.getLogger(__name__)
 
 #: What the pool's tasks run in a worker: set in the parent just before the fork, inherited by the children.
@@ -97,7 +99,14 @@ class WorkerPool:
                     "OpenMP); raise workers to use them", cores - self.workers * WORKER_THREADS, cores,
                 )
             _TASK = self.task
-            self._pool = multiprocessing.get_context("fork").Pool(self.workers, _start_worker, (WORKER_THREADS,))
+            try:
+                self._pool = multiprocessing.get_context("fork").Pool(self.workers, _start_worker, (WORKER_THREADS,))
+            except OSError as exc:  # Pool terminates the workers it did start
+                _TASK = None
+                raise RunError(
+                    f"cannot start {self.workers} worker processes (workers: {self.workers}): "
+                    f"{describe_os_error(exc)}; the process limit (ulimit -u) or the memory ran out, so lower workers"
+                ) from None
         return self
 
     def map_unordered(self, payloads: Iterable[Any]) -> Iterator[Any]:

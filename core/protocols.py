@@ -7,7 +7,8 @@ Torch types appear only in annotations, so importing this module stays cheap.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     import torch
@@ -119,6 +120,34 @@ class Trainer(Protocol):
 
     def predict(self, model: "torch.nn.Module", data: "Data") -> "torch.Tensor":
         """Class scores for every node, on the CPU."""
+
+
+@runtime_checkable
+class Closeable(Protocol):
+    """A component holding something to let go of when the run ends (threads, files, connections).
+
+    The kernel calls ``close()`` once, however the run ends (finished, failed or
+    interrupted). A tuner whose library runs a background thread (nevergrad's
+    scipy-backed optimizers do) must stop it here: a live non-daemon thread keeps
+    the process from exiting after its run is done.
+    """
+
+    def close(self) -> None:
+        """Release what the component holds; must not raise for a component never used."""
+
+
+@runtime_checkable
+class WritesFiles(Protocol):
+    """A component that writes files of its own (a reporter's event log) declares them.
+
+    The kernel refuses a run where such a file is one of the run's own
+    (``trials.jsonl``, ``config.yaml``, ...) or is written by two components,
+    and counts the files inside the run directory as the run's, so
+    ``--overwrite`` removes them and nothing else.
+    """
+
+    def files(self, run_dir: Path) -> Sequence[Path]:
+        """The files this component will write for a run in ``run_dir`` (absolute or relative to the cwd)."""
 
 
 class Reporter(Protocol):

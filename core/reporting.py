@@ -15,6 +15,10 @@ class ReporterGroup:
         self._reporters = list(reporters)
         self.disabled: dict[str, str] = {}
 
+    def members(self) -> list[tuple[str, Any]]:
+        """(label, reporter) pairs, in config order (host reporters last)."""
+        return list(self._reporters)
+
     def wants_epochs(self) -> bool:
         return any(hasattr(r, "on_epoch") for name, r in self._reporters if name not in self.disabled)
 

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
+
+from autoglm.core.errors import shown
+
+#: Trial numbers past this are not from a real run (a run of a million trials is already absurd).
+MAX_TRIAL = 10**9
+STATUSES = ("ok", "pruned", "failed", "interrupted")
 
 
 @dataclass
@@ -50,8 +57,61 @@ class TrialRecord:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, record: Mapping[str, Any]) -> "TrialRecord":
+    def from_dict(cls, record: Any) -> "TrialRecord":
+        """A record read back from ``trials.jsonl``; raises ValueError naming the first field that is wrong.
+
+        Every field is checked, because a record is replayed into the tuner, counted
+        and compared: a string where a score belongs, or a trial number of 10**12,
+        must stop a resume with a reason, not deep inside it.
+        """
+        if not isinstance(record, Mapping):
+            raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+        missing = [name for name in _REQUIRED if name not in record]
+        if missing:
+            raise ValueError(f"missing field(s) {', '.join(missing)}")
+        for name, check in _FIELD_CHECKS.items():
+            if name in record:
+                problem = check(record[name])
+                if problem:
+                    raise ValueError(f"{name} must be {problem}, got {shown(record[name])}")
+        if record["status"] in ("ok", "pruned") and record.get("val_score") is None:
+            raise ValueError(f"a trial with status {record['status']!r} needs a val_score")
         return cls(**{k: record[k] for k in cls.__dataclass_fields__ if k in record})
+
+
+def _is_int(value: Any, least: int, most: int | None = None) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least and (most is None or value <= most)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check(test: Callable[[Any], bool], wanted: str, *, optional: bool = False) -> Callable[[Any], str | None]:
+    return lambda value: None if (optional and value is None) or test(value) else wanted
+
+
+_REQUIRED = ("trial", "status", "model", "model_params", "train_params", "seed")
+_FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "trial": _check(lambda v: _is_int(v, 1, MAX_TRIAL), f"an integer in 1..{MAX_TRIAL}"),
+    "status": _check(lambda v: v in STATUSES, f"one of {', '.join(STATUSES)}"),
+    "model": _check(lambda v: isinstance(v, str) and bool(v), "a model name"),
+    "model_params": _check(lambda v: isinstance(v, dict), "a JSON object"),
+    "train_params": _check(lambda v: isinstance(v, dict), "a JSON object"),
+    "seed": _check(lambda v: _is_int(v, 0), "a non-negative integer"),
+    "val_score": _check(_is_number, "a finite number or null", optional=True),
+    "train_score": _check(_is_number, "a finite number or null", optional=True),
+    "best_epoch": _check(lambda v: _is_int(v, 0), "a non-negative integer or null", optional=True),
+    "epochs": _check(lambda v: _is_int(v, 0), "a non-negative integer or null", optional=True),
+    "duration_s": _check(lambda v: _is_number(v) and v >= 0, "a non-negative number"),
+    "error": _check(lambda v: isinstance(v, str), "a string or null", optional=True),
+    "pruned_at": _check(lambda v: _is_int(v, 1), "a positive integer or null", optional=True),
+    "rungs": _check(
+        lambda v: isinstance(v, dict) and all(k.isdigit() and _is_number(x) for k, x in v.items()),
+        "an object of epoch -> number",
+    ),
+    "population": _check(lambda v: _is_int(v, 1), "a positive integer or null", optional=True),
+}
 
 
 def leaderboard(records: list[TrialRecord]) -> list[TrialRecord]:

@@ -24,6 +24,7 @@ import math
 import platform
 import random
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -33,16 +34,17 @@ from typing import TYPE_CHECKING, Any, Mapping, NoReturn
 from autoglm.core.artifacts import save_best_model
 from autoglm.core.config import RunConfig
 from autoglm.core.epoch_hook import EpochHook
-from autoglm.core.errors import AutoglmError, DataError, RunError, RunInterrupted, failure_reason
+from autoglm.core.errors import AutoglmError, DataError, RunError, RunInterrupted, failure_reason, is_out_of_memory
 from autoglm.core.graph import check_graph
 from autoglm.core.parallel import WorkerPool
-from autoglm.core.protocols import Candidate, FitResult
+from autoglm.core.protocols import Candidate, Closeable, FitResult, WritesFiles
 from autoglm.core.pruning import SuccessiveHalvingPruner
 from autoglm.core.replay import describe_point, same_candidate
 from autoglm.core.reporting import ReporterGroup
-from autoglm.core.results import RunInfo, RunResult, TrialRecord, leaderboard
-from autoglm.core.rundir import LEADERBOARD, SUMMARY, RunDirectory
+from autoglm.core.results import STATUSES, RunInfo, RunResult, TrialRecord, leaderboard
+from autoglm.core.rundir import CHECKPOINT, LEADERBOARD, SUMMARY, TRIALS, RunDirectory
 from autoglm.core.selection import Contender, SeedRun, choose, contenders, mean_std, reseed
+from autoglm.core.threads import resolve_threads, torch_threads
 
 if TYPE_CHECKING:  # pragma: no cover
     from autoglm.core.engine import Engine
@@ -51,8 +53,6 @@ log = logging.getLogger(__name__)
 
 #: Statuses of trials that ended on their own; anything else (``interrupted``) runs again on resume.
 FINISHED = ("ok", "pruned", "failed")
-#: Every status a trial record can have, in the order summaries count them.
-STATUSES = ("ok", "pruned", "failed", "interrupted")
 
 
 def trial_seed(run_seed: int, trial: int) -> int:
@@ -73,6 +73,7 @@ class Runner:
         *,
         output: str | Path | None = None,
         overwrite: bool = False,
+        keep_other_files: bool = False,
         resume: bool = False,
         extra_reporters: list[Any] | None = None,
     ) -> None:
@@ -87,6 +88,7 @@ class Runner:
         self.seed: int = config.seed
         self.run_dir = RunDirectory(config.output)
         self.overwrite = overwrite
+        self.keep_other_files = keep_other_files
         self.resume = resume
         self.extra_reporters = extra_reporters or []
         self.records: list[TrialRecord] = []
@@ -121,6 +123,18 @@ class Runner:
                 settings.min_epochs, settings.reduction_factor, settings.min_trials, max_epochs=max_epochs, deferred=True
             )
 
+    def _claims(self) -> dict[str, list[Path]]:
+        """The files each reporter declares it writes (:class:`~autoglm.core.protocols.WritesFiles`), by config path."""
+        claims: dict[str, list[Path]] = {}
+        for index, (label, reporter) in enumerate(self.reporters.members()):
+            if isinstance(reporter, WritesFiles):
+                where = label if label.startswith("host#") else f"reporters[{index}]"
+                try:
+                    claims[where] = [Path(p) for p in reporter.files(self.run_dir.path)]
+                except Exception as exc:  # a reporter bug must not end the run before it starts
+                    log.error("reporter %r failed to declare its files (%s); they are not checked", label, exc)
+        return claims
+
     def _load_data(self) -> tuple[Any, dict[str, int]]:
         name = self.config.data.name
         try:
@@ -128,7 +142,13 @@ class Runner:
         except AutoglmError:
             raise
         except Exception as exc:
-            raise DataError(f"data loader {name!r} failed: {type(exc).__name__}: {exc}") from exc
+            if not is_out_of_memory(exc):
+                raise DataError(f"data loader {name!r} failed: {type(exc).__name__}: {exc}") from exc
+            options = ", ".join(f"{k}={v!r}" for k, v in self.config.data.options.items()) or "its defaults"
+            raise DataError(
+                f"data loader {name!r} ran out of memory loading the data (data.options: {options}); "
+                "the dataset does not fit this machine's memory"
+            ) from None
         return data, check_graph(data, source=name)
 
     # -- the run ---------------------------------------------------------
@@ -137,16 +157,49 @@ class Runner:
         started = time.perf_counter()
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self._build()
+        claims = self._claims()
+        self.run_dir.check_claims(claims, source=self.config.source)
         if self.resume:
             self.run_dir.require_run()
+            self.run_dir.lock.acquire()
         else:
-            self.run_dir.create(overwrite=self.overwrite)
+            claimed = [path for paths in claims.values() for path in paths]
+            self.run_dir.create(overwrite=self.overwrite, keep_other_files=self.keep_other_files, claimed=claimed)
+        threads_before = set(threading.enumerate())
+        try:
+            with torch_threads(resolve_threads(self.config.threads, self.config.workers)):
+                return self._run(started, started_at, claims)
+        finally:
+            self.run_dir.release()
+            self._close_tuner(threads_before)
+
+    def _close_tuner(self, threads_before: set[threading.Thread]) -> None:
+        """Let the tuner release what it holds; a thread left alive would keep the process from exiting."""
+        if isinstance(self.tuner, Closeable):
+            try:
+                self.tuner.close()
+            except Exception as exc:
+                log.error("tuner %r failed to close: %s", self.config.tuner.name, exc)
+        left = [t for t in threading.enumerate() if t not in threads_before and t.is_alive() and not t.daemon]
+        if left:
+            log.warning(
+                "the run left %d thread(s) running (%s); a process cannot exit until they end",
+                len(left), ", ".join(t.name for t in left),
+            )
+
+    def _run(self, started: float, started_at: str, claims: Mapping[str, list[Path]]) -> RunResult:
         # The config is written only once the data loaded: a directory left by a failed
         # load holds no run, so the corrected command needs no --overwrite.
         data, sizes = self._load_data()
         self.data, self.sizes = data, sizes
         resolved = self.config.to_dict()
-        if not self.resume:
+        files = self.run_dir.relative(path for paths in claims.values() for path in paths)
+        if self.resume:
+            state = self.run_dir.read_state()
+            if state is not None:
+                self.run_dir.write_state(state["config"], [*state["files"], *files])
+        else:
+            self.run_dir.write_state(resolved, files)
             self.run_dir.write_config(resolved)
         log.info("run directory: %s (seed %d)", self.run_dir.path, self.seed)
         in_flight = getattr(self.tuner, "set_in_flight", None)
@@ -283,12 +336,18 @@ class Runner:
         """
         found = self.run_dir.read_trials()
         finished: dict[int, TrialRecord] = {}
+        budget = int(self.tuner.budget)
+        trials_file = self.run_dir / TRIALS
         for record in found:
+            if record.trial > budget:
+                raise RunError(
+                    f"cannot resume: {trials_file}: trial {record.trial} is past the run's budget of {budget} trials; "
+                    "the file was edited or damaged"
+                )
             if record.status in FINISHED:
-                if record.trial in finished or record.trial < 1:
+                if record.trial in finished:
                     raise RunError(
-                        f"cannot resume {str(self.run_dir.path)!r}: trials.jsonl holds trial {record.trial} twice "
-                        "(or a trial number below 1); the file was edited or damaged"
+                        f"cannot resume: {trials_file}: it holds trial {record.trial} twice; the file was edited or damaged"
                     )
                 finished[record.trial] = record
         pending = None
@@ -311,10 +370,10 @@ class Runner:
                     self.pruner.record(record.rungs)
         stray = sorted(set(finished) - {r.trial for r in self.records})
         if stray:
-            missing = sorted(set(range(1, max(stray))) - set(finished))
+            missing = next(k for k in range(1, len(finished) + 2) if k not in finished)  # bounded by the records
             raise RunError(
-                f"cannot resume {str(self.run_dir.path)!r}: trials.jsonl holds trial {stray[0]} but trial "
-                f"{missing[0] if missing else stray[0]} never finished before it; the file was edited or damaged"
+                f"cannot resume: {trials_file}: it holds trial {stray[0]} but trial {min(missing, stray[0])} "
+                "never finished before it; the file was edited or damaged"
             )
         kept = sorted(finished.values(), key=lambda r: r.trial)
         self.run_dir.rewrite_trials(kept)  # drops interrupted records and a torn last line
@@ -340,6 +399,14 @@ class Runner:
     def _best_weights(self, best: TrialRecord) -> Mapping[str, Any]:
         state = self.run_dir.load_checkpoint(best.trial)
         if state is not None:
+            try:  # the weights must fit the model the record describes, or selection would crash on them
+                self._build_model(best.model, best.model_params).load_state_dict(state)
+            except Exception as exc:
+                detail = " ".join(str(exc).split())[:300]
+                raise RunError(
+                    f"cannot resume: {self.run_dir / CHECKPOINT}: its weights do not fit trial {best.trial}'s "
+                    f"{best.model} model ({detail}); delete it and the resume retrains the best trial from its recorded seed"
+                ) from None
             return state
         # Killed between the record and its checkpoint: the trial's own seed rebuilds it.
         log.warning("no checkpoint of the best trial %d; retraining it with its recorded seed", best.trial)

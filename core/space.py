@@ -13,6 +13,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Union
 
+from autoglm.core.bounds import Between
+from autoglm.core.errors import shown
+
 
 def _check_bounds(kind: str, low: float, high: float, log: bool) -> None:
     if not (math.isfinite(low) and math.isfinite(high)):
@@ -30,11 +33,13 @@ class Int:
     low: int
     high: int
     log: bool = False
+    #: The values any override of this parameter may take (declared on a default space; not part of the range).
+    domain: Between | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for bound in (self.low, self.high):
             if isinstance(bound, bool) or not isinstance(bound, int):
-                raise ValueError(f"int range bounds must be integers, got [{self.low!r}, {self.high!r}]")
+                raise ValueError(f"int range bounds must be integers, got [{shown(self.low)}, {shown(self.high)}]")
         _check_bounds("int", self.low, self.high, self.log)
 
     def sample(self, rng: random.Random) -> int:
@@ -54,11 +59,13 @@ class Float:
     low: float
     high: float
     log: bool = False
+    #: The values any override of this parameter may take (declared on a default space; not part of the range).
+    domain: Between | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for bound in (self.low, self.high):
             if isinstance(bound, bool) or not isinstance(bound, (int, float)):
-                raise ValueError(f"float range bounds must be numbers, got [{self.low!r}, {self.high!r}]")
+                raise ValueError(f"float range bounds must be numbers, got [{shown(self.low)}, {shown(self.high)}]")
         _check_bounds("float", float(self.low), float(self.high), self.log)
 
     def sample(self, rng: random.Random) -> float:
@@ -121,13 +128,13 @@ def param_from_config(value: Any) -> Any:
         if "log" in value:
             raise ValueError("'log' applies to int and float ranges, not to choice")
         if not isinstance(body, list):
-            raise ValueError(f"choice takes a list of values, got {body!r}")
+            raise ValueError(f"choice takes a list of values, got {shown(body)}")
         return Choice(tuple(body))
     if not isinstance(body, list) or len(body) != 2:
-        raise ValueError(f"{kind} takes a list [low, high], got {body!r}")
+        raise ValueError(f"{kind} takes a list [low, high], got {shown(body)}")
     log = value.get("log", False)
     if not isinstance(log, bool):
-        raise ValueError(f"log must be true or false, got {log!r}")
+        raise ValueError(f"log must be true or false, got {shown(log)}")
     return (Int if kind == "int" else Float)(body[0], body[1], log)
 
 

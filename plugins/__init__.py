@@ -28,13 +28,16 @@ duplicate is an error naming both plugins. See ``docs/plugin-guide.md`` and
 
 import pluggy
 
-from autoglm.core.errors import AutoglmError, ConfigError, DataError, TrialError
+from autoglm.core.bounds import Between
+from autoglm.core.errors import AutoglmError, ConfigError, DataError, TrialError, is_out_of_memory
 from autoglm.core.protocols import (
     Candidate,
+    Closeable,
     DataLoader,
     EpochCallback,
     FitResult,
     Reporter,
+    WritesFiles,
     SearchSpace,
     Trainer,
     Tuner,
@@ -47,7 +50,9 @@ hookimpl = pluggy.HookimplMarker("autoglm")
 
 __all__ = [
     "AutoglmError",
+    "Between",
     "Candidate",
+    "Closeable",
     "Choice",
     "ConfigError",
     "DataError",
@@ -64,7 +69,9 @@ __all__ = [
     "TrialError",
     "TrialRecord",
     "Tuner",
+    "WritesFiles",
     "hookimpl",
+    "is_out_of_memory",
     "is_tunable",
     "sample_space",
 ]

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import math
 import re
-from typing import Any, Mapping, Sequence
+from typing import Annotated, Any, Mapping, Sequence
 
-from autoglm.plugins import EpochCallback, FitResult, Float, TrialError, hookimpl
+from autoglm.plugins import Between, EpochCallback, FitResult, Float, TrialError, hookimpl
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +25,11 @@ log = logging.getLogger(__name__)
 #:   al.'s 1e-4..1e-1 breaks training: on Cora, 2e-3 already costs 0.5-2 points of test
 #:   accuracy, 5e-3 drops GCN to ~0.6 and 1e-2 drops GAT to ~0.5.
 SEARCH_SPACE = {
-    "lr": Float(3e-3, 3e-2, log=True),
-    "weight_decay": Float(1e-4, 1e-3, log=True),
+    "lr": Float(3e-3, 3e-2, log=True, domain=Between(0, 10, low_open=True)),
+    "weight_decay": Float(1e-4, 1e-3, log=True, domain=Between(0, 1)),
 }
+#: Epoch counts past this are a typo, not a plan (a full-batch epoch on Cora takes ~10 ms).
+Epochs = Annotated[int, Between(1, 1_000_000)]
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
@@ -58,8 +60,8 @@ class FullBatchTrainer:
         self,
         *,
         device: str = "auto",
-        max_epochs: int = 200,
-        patience: int = 50,
+        max_epochs: Epochs = 200,
+        patience: Epochs = 50,
         amp: bool = False,
     ) -> None:
         if max_epochs < 1:

@@ -16,8 +16,15 @@ class JsonlReporter:
         self.epochs = epochs
         self._handle: IO[str] | None = None
 
+    def files(self, run_dir: Path) -> list[Path]:
+        """The one file this reporter writes (declared, so the kernel can keep it off the run's own files)."""
+        return [self._target(run_dir)]
+
+    def _target(self, run_dir: Path) -> Path:
+        return Path(self.path).expanduser() if self.path else Path(run_dir) / "events.jsonl"
+
     def on_run_start(self, run: RunInfo) -> None:
-        target = Path(self.path) if self.path else Path(run.run_dir) / "events.jsonl"
+        target = self._target(run.run_dir)
         target.parent.mkdir(parents=True, exist_ok=True)
         # Appending (a resumed run continues the file); a line torn by a kill is ended first.
         torn = target.exists() and target.stat().st_size > 0 and not target.read_bytes().endswith(b"\n")

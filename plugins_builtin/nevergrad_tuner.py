@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import difflib
 import logging
-from typing import Any, Iterator
+from typing import Annotated, Any, Iterator
 
-from autoglm.plugins import Candidate, Choice, Float, Int, SearchSpace, hookimpl, is_tunable
+from autoglm.plugins import Between, Candidate, Choice, Float, Int, SearchSpace, hookimpl, is_tunable
+
+#: Trials in one search.
+Budget = Annotated[int, Between(1, 1_000_000)]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ def _sub_dict(space: Any) -> Any:
 
 
 class NevergradTuner:
-    def __init__(self, *, optimizer: str = "NGOpt", budget: int = 20, seed: int | None = None) -> None:
+    def __init__(self, *, optimizer: str = "NGOpt", budget: Budget = 20, seed: int | None = None) -> None:
         import nevergrad as ng
 
         if budget < 1:
@@ -137,6 +140,25 @@ class NevergradTuner:
     def tell(self, candidate: Candidate, score: float | None) -> None:
         loss = FAILED_LOSS if score is None else -float(score)
         self._optimizer.tell(candidate.handle, loss)
+
+    def close(self) -> None:
+        """Stop the background threads of scipy-backed optimizers (Cobyla, SQP, ...).
+
+        nevergrad runs them in a non-daemon thread that waits for the next
+        ``tell``; a search that ends before the optimizer does (any budget
+        smaller than the optimizer's own) would leave it waiting, and the
+        process could not exit. nevergrad stops it only from ``__del__``.
+        """
+        optimizer = getattr(self, "_optimizer", None)
+        if optimizer is None:
+            return
+        for part in iter_optimizers(optimizer):
+            thread = vars(part).get("_messaging_thread")
+            if thread is not None:
+                thread.stop()
+                inner = getattr(thread, "_thread", None)
+                if inner is not None:
+                    inner.join(timeout=5)
 
 
 #: Used instead of an optimizer that would crash: robust on mixed spaces, no surrogate model.

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Annotated, Any
 
-from autoglm.plugins import Candidate, SearchSpace, hookimpl, sample_space
+from autoglm.plugins import Between, Candidate, SearchSpace, hookimpl, sample_space
+
+#: Trials in one search.
+Budget = Annotated[int, Between(1, 1_000_000)]
 
 
 class RandomTuner:
-    def __init__(self, *, budget: int = 20, seed: int | None = None) -> None:
+    def __init__(self, *, budget: Budget = 20, seed: int | None = None) -> None:
         if budget < 1:
             raise ValueError(f"budget must be at least 1, got {budget}")
         self.budget = budget

@@ -8,9 +8,12 @@ graphs. The graph depends only on the options, ``seed`` included.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from autoglm.plugins import hookimpl
+from autoglm.plugins import Between, hookimpl
+
+#: Feature values the generated graph may hold (float32: 2 GB), so a typo cannot exhaust memory.
+MAX_FEATURE_VALUES = 500_000_000
 
 
 class SyntheticGraph:
@@ -19,9 +22,9 @@ class SyntheticGraph:
     def __init__(
         self,
         *,
-        num_nodes: int = 1000,
-        num_classes: int = 4,
-        num_features: int = 32,
+        num_nodes: Annotated[int, Between(1, 50_000_000)] = 1000,
+        num_classes: Annotated[int, Between(2, 10_000)] = 4,
+        num_features: Annotated[int, Between(1, 1_000_000)] = 32,
         avg_degree: float = 6.0,
         homophily: float = 0.55,
         feature_signal: float = 0.3,
@@ -37,6 +40,11 @@ class SyntheticGraph:
             raise ValueError(f"homophily must lie in [0, 1], got {homophily}")
         if train_per_class < 1 or num_val < 1:
             raise ValueError("train_per_class and num_val must be at least 1")
+        if num_nodes * num_features > MAX_FEATURE_VALUES:
+            raise ValueError(
+                f"num_nodes x num_features = {num_nodes * num_features:,} feature values is more than "
+                f"{MAX_FEATURE_VALUES:,} (2 GB); use fewer nodes or features"
+            )
         if num_nodes < num_classes * train_per_class + num_val + 1:
             raise ValueError(
                 f"num_nodes={num_nodes} is too small for {num_classes}x{train_per_class} training "

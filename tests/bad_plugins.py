@@ -34,6 +34,7 @@ Defect = Literal[
     "int32-labels",
     "not-a-graph",
     "load-raises",
+    "out-of-memory",
 ]
 
 
@@ -63,6 +64,8 @@ def _break(data: Any, defect: str) -> Any:
         return {"x": data.x, "y": data.y}
     elif defect == "load-raises":
         raise OSError("[Errno 5] Input/output error: 'graph.bin'")
+    elif defect == "out-of-memory":  # a real allocation no machine has: 16 TiB of features
+        data.x = torch.empty((1 << 42,), dtype=torch.float32)
     return data
 
 

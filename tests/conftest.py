@@ -14,6 +14,18 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_PLANETOID = REPO.parent / "shared" / "data" / "planetoid"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread() -> Any:
+    """Tests train tiny graphs: one torch thread is faster for them, and stays fast on a busy machine
+    (with two, OpenMP's spinning threads made the suite up to 20x slower when a core was taken)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(autouse=True)
 def _clean_plugin_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests see no AUTOGLM_* switches unless they set them."""

@@ -124,6 +124,55 @@ def a_file(tmp_path: Path) -> None:
     (tmp_path / "taken").write_text("not a directory\n", encoding="utf-8")
 
 
+def damaged(edit: Callable[[Path], None]) -> Callable[[Path], None]:
+    """A finished run in {tmp}/out (as :func:`previous_run`), then one of its files edited by ``edit(out)``."""
+
+    def before(tmp_path: Path) -> None:
+        previous_run(tmp_path)
+        edit(tmp_path / "out")
+
+    return before
+
+
+def first_record(change: Mapping[str, Any]) -> Callable[[Path], None]:
+    def edit(out: Path) -> None:
+        import json
+
+        lines = (out / "trials.jsonl").read_text(encoding="utf-8").splitlines()
+        record = {**json.loads(lines[0]), **change}
+        (out / "trials.jsonl").write_text("\n".join([json.dumps(record), *lines[1:]]) + "\n", encoding="utf-8")
+
+    return damaged(edit)
+
+
+def checkpoint(value: Callable[[], Any]) -> Callable[[Path], None]:
+    return damaged(lambda out: torch.save(value(), out / "checkpoint.pt"))
+
+
+def config_edit(out: Path) -> None:
+    recorded = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8"))
+    recorded["tuner"]["options"]["budget"] = 4
+    (out / "config.yaml").write_text(yaml.safe_dump(recorded, sort_keys=False), encoding="utf-8")
+
+
+def user_file_beside_a_run(tmp_path: Path) -> None:
+    previous_run(tmp_path)
+    (tmp_path / "out" / "notes.txt").write_text("mine\n", encoding="utf-8")
+
+
+def run_files_without_a_run(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "predictions.csv").write_text("node,y\n", encoding="utf-8")
+
+
+def _alias_bomb() -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 8)]
+    return "seed: 0\ndata: {name: synthetic}\nsearch: {models: [gcn], space: {gcn: {hidden: {choice: [{" + ", ".join(lines) + "}]}}}}\n"
+
+
+RESUME = ("--resume", "{tmp}/out")
+
 BAD_DATA = ("bad_data = bad_plugins:bad_data",)
 FRAGILE = ("fragile = bad_plugins:fragile",)
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here: nothing to refuse")
@@ -251,7 +300,7 @@ CASES = [
         marks=NO_CUDA,
     ),
     # -- top-level values -------------------------------------------------------------------
-    case("seed-wrong-type", 2, ("{cfg}: seed:", "seed must be a non-negative integer or null", "'abc'"), edit={"seed": "abc"}),
+    case("seed-wrong-type", 2, ("{cfg}: seed:", "seed must be a non-negative integer below 2**63, or null", "'abc'"), edit={"seed": "abc"}),
     case("seed-negative", 2, ("{cfg}: seed:", "non-negative integer", "-1"), edit={"seed": -1}),
     case("workers-zero", 2, ("{cfg}: workers:", "workers must be a positive integer", "got 0"), edit={"workers": 0}),
     case(
@@ -318,7 +367,7 @@ CASES = [
     ),
     case(
         "space-constant-out-of-range", 2,
-        ("{cfg}: search.space.gcn.dropout:", "model 'gcn'", "dropout must lie in [0, 1), got 1.5"),
+        ("{cfg}: search.space.gcn.dropout:", "model 'gcn'", "dropout must be less than 1, got 1.5"),
         edit={"search": {"models": ["gcn"], "space": {"gcn": {"dropout": 1.5}}}},
     ),
     # -- --set overrides --------------------------------------------------------------------
@@ -479,6 +528,127 @@ CASES = [
     case(
         "validate-budget-zero", 2, ("{cfg}: tuner.options.budget:", "budget must be at least 1, got 0"),
         edit={"tuner": {"name": "random", "options": {"budget": 0}}}, command="validate", output=None,
+    ),
+    # -- YAML past any real config (used to hang or overflow) ---------------------------------
+    case("yaml-alias-bomb", 2, ("{cfg}", "refused", "more than 100,000 values once its aliases"), text=_alias_bomb(), command="validate", output=None),
+    case("yaml-deep-nesting", 2, ("{cfg}", "refused", "nest more than 50 deep"), text="seed: " + "[" * 3000 + "]" * 3000 + "\n"),
+    case("yaml-recursive-alias", 2, ("{cfg}", "refers to the value that contains it"), text="data: &d {name: synthetic, options: {x: *d}}\n"),
+    case("config-file-huge", 2, ("{cfg}", "larger than 1024 KiB"), text="seed: 0\n" + "#" * (1 << 20) + "\n"),
+    case(
+        "config-not-utf8", 2, ("{tmp}/latin1.yaml", "not UTF-8 text (byte 11)"), config="{tmp}/latin1.yaml",
+        before=lambda tmp: (tmp / "latin1.yaml").write_bytes("data: synth\xe9tic\n".encode("latin-1")),
+    ),
+    # -- model and run constants no machine can use -----------------------------------------
+    case(
+        "width-zero", 2, ("{cfg}: search.space.gcn.hidden:", "hidden must be at least 1, got 0"),
+        edit={"search": {"models": ["gcn"], "space": {"gcn": {"hidden": 0}}}},
+    ),
+    case(
+        "width-absurd", 2, ("{cfg}: search.space.gcn.hidden:", "hidden must be at most 16384", "got 1000000000"),
+        edit={"search": {"models": ["gcn"], "space": {"gcn": {"hidden": 10**9}}}},
+    ),
+    case(
+        "width-range-absurd", 2, ("{cfg}: search.space.gcn.hidden:", "hidden must be at most 16384"),
+        edit={"search": {"models": ["gcn"], "space": {"gcn": {"hidden": {"int": [16, 10**8], "log": True}}}}},
+    ),
+    case(
+        "depth-absurd", 2, ("{cfg}: search.space.gcn.layers:", "layers must be at most 64", "oversmooth"),
+        args=("--set", "search.space.gcn.layers=100000"),
+    ),
+    case(
+        "gat-heads-zero", 2, ("{cfg}: search.space.gat.heads:", "heads must be at least 1, got 0"),
+        edit={"search": {"models": ["gat"], "space": {"gat": {"heads": {"choice": [0, 8]}}}}},
+    ),
+    case(
+        "lr-nan", 2, ("{cfg}: search.training_space.lr:", "expected a number, got nan"),
+        args=("--set", "search.training_space.lr=.nan"),
+    ),
+    case(
+        "lr-negative", 2, ("{cfg}: search.training_space.lr:", "lr must be greater than 0, got -0.01"),
+        args=("--set", "search.training_space.lr=-0.01"),
+    ),
+    case(
+        "weight-decay-range-below-zero", 2, ("{cfg}: search.training_space.weight_decay:", "must be at least 0, got -1"),
+        args=("--set", "search.training_space.weight_decay={float: [-1, 0.1]}"),
+    ),
+    case(
+        "epochs-absurd", 2, ("{cfg}: trainer.options.max_epochs:", "max_epochs must be at most 1000000"),
+        args=("--set", "trainer.options.max_epochs=10000000000"),
+    ),
+    case(
+        "synthetic-graph-too-big", 2, ("{cfg}: data.options.num_nodes:", "feature values is more than 500,000,000"),
+        args=("--set", "data.options={num_nodes: 10000000, num_features: 1000}"),
+    ),
+    case("seed-too-large", 2, ("{cfg}: seed:", "below 2**63", "18446744073709551616"), edit={"seed": 2**64}),
+    case("workers-absurd", 2, ("{cfg}: workers:", "workers must be at most 512"), edit={"workers": 100000}),
+    case("threads-with-workers", 2, ("{cfg}: threads:", "threads: 2 needs workers: 1"), edit={"threads": 2, "workers": 2}),
+    case("threads-not-a-number", 2, ("{cfg}: threads:", "threads must be auto or an integer"), edit={"threads": "many"}),
+    # -- run directories: nothing a user saved is lost --------------------------------------
+    case(
+        "overwrite-beside-user-files", 2,
+        ("output", "also holds files autoglm did not write (notes.txt)", "--keep-other-files"),
+        args=("--overwrite",), before=user_file_beside_a_run,
+    ),
+    case(
+        "run-files-but-no-run", 2, ("output", "holds a run's files (predictions.csv) but no config.yaml", "--overwrite"),
+        before=run_files_without_a_run,
+    ),
+    case(
+        "reporter-into-trials", 2, ("{cfg}: reporters[0]:", "trials.jsonl", "is the run's own file"),
+        edit={"reporters": [{"name": "jsonl", "options": {"path": "{tmp}/out/trials.jsonl"}}]},
+    ),
+    # -- resuming an edited or damaged run ---------------------------------------------------
+    case(
+        "resume-record-wrong-type", 1,
+        ("cannot resume: {tmp}/out/trials.jsonl: line 1 is not a trial record", "val_score must be a finite number or null, got 'high'"),
+        args=RESUME, output=None, before=first_record({"val_score": "high"}),
+    ),
+    case(
+        "resume-absurd-trial-number", 1, ("cannot resume: ", "trial must be an integer in 1..1000000000, got 1000000000000"),
+        args=RESUME, output=None, before=first_record({"trial": 10**12}),
+    ),
+    case(
+        "resume-trial-past-budget", 1, ("cannot resume: ", "trial 7 is past the run's budget of 1 trials"),
+        args=RESUME, output=None, before=first_record({"trial": 7}),
+    ),
+    case(
+        "resume-record-not-utf8", 1, ("cannot resume: ", "trials.jsonl: line 2 is not UTF-8 text"),
+        args=RESUME, output=None,
+        before=damaged(lambda out: (out / "trials.jsonl").open("ab").write(b'{"trial": 2, "model": "\xff"}\n')),
+    ),
+    case(
+        "resume-checkpoint-not-a-state-dict", 1, ("cannot resume: {tmp}/out/checkpoint.pt: not an autoglm checkpoint",),
+        args=RESUME, output=None, before=checkpoint(lambda: torch.zeros(4)),
+    ),
+    case(
+        "resume-checkpoint-wrong-keys", 1, ("cannot resume: {tmp}/out/checkpoint.pt: its weights do not fit trial 1", "delete it"),
+        args=RESUME, output=None, before=checkpoint(lambda: {"trial": 1, "state_dict": {"w": torch.zeros(2)}}),
+    ),
+    case(
+        "resume-config-edited", 2,
+        ("config.yaml was edited since the run started", "tuner.options.budget: the run started with 1, the file now has 4"),
+        args=RESUME, output=None, before=damaged(config_edit),
+    ),
+    # -- show on a damaged run ---------------------------------------------------------------
+    case(
+        "show-summary-not-json", 1, ("cannot show {tmp}/out: {tmp}/out/summary.json: not valid JSON",),
+        command="show", config="{tmp}/out", output=None,
+        before=damaged(lambda out: (out / "summary.json").write_text("{status: ok", encoding="utf-8")),
+    ),
+    case(
+        "show-summary-a-list", 1, ("summary.json: expected a JSON object, got a list",),
+        command="show", config="{tmp}/out", output=None,
+        before=damaged(lambda out: (out / "summary.json").write_text("[1, 2]", encoding="utf-8")),
+    ),
+    case(
+        "show-leaderboard-not-utf8", 1, ("leaderboard.csv: line 1 is not UTF-8 text",),
+        command="show", config="{tmp}/out", output=None,
+        before=damaged(lambda out: (out / "leaderboard.csv").write_bytes(b"rank\xff\n")),
+    ),
+    # -- resources that run out --------------------------------------------------------------
+    case(
+        "data-out-of-memory", 1, ("data loader 'bad_graph' ran out of memory loading the data", "defect='out-of-memory'"),
+        edit=data("out-of-memory"), plugins=BAD_DATA,
     ),
 ]
 

@@ -388,11 +388,17 @@ def test_bad_config(
     assert error.exit_code == 2
 
 
-def test_out_of_range_option_passes_load_but_not_validate(engine: Engine, tiny_config: dict[str, Any]) -> None:
-    """load_config checks names and types only; validate() runs the factories' own checks."""
+def test_declared_range_is_checked_at_load_and_factory_checks_at_validate(engine: Engine, tiny_config: dict[str, Any]) -> None:
+    """An option's declared range (``Annotated[int, Between(...)]``) is part of its type: load_config
+    refuses it. What only the factory knows (an optimizer name) waits for validate()."""
     tiny_config["trainer"]["options"]["max_epochs"] = 0
-    assert engine.load_config(tiny_config).trainer.options["max_epochs"] == 0
-    with pytest.raises(ConfigError, match="max_epochs must be at least 1"):
+    error = raises_config_error(lambda: engine.load_config(tiny_config))
+    assert error.path == "trainer.options.max_epochs"
+    assert_mentions(error, ["max_epochs must be at least 1, got 0", "trainer 'cuda'"])
+    tiny_config["trainer"]["options"]["max_epochs"] = 5
+    tiny_config["tuner"] = {"name": "nevergrad", "options": {"optimizer": "NGOptt", "budget": 2}}
+    assert engine.load_config(tiny_config).tuner.options["optimizer"] == "NGOptt"
+    with pytest.raises(ConfigError, match="unknown nevergrad optimizer 'NGOptt'"):
         engine.validate(tiny_config)
 
 

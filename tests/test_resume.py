@@ -203,7 +203,7 @@ def test_cli_resume_usage_errors(tmp_path: Path) -> None:
     runner = CliRunner()
     for args, expected in [
         (["run"], "give a CONFIG to start a run, or --resume RUN_DIR"),
-        (["run", "--resume", str(tmp_path), "--overwrite"], "cannot be combined with --output or --overwrite"),
+        (["run", "--resume", str(tmp_path), "--overwrite"], "cannot be combined with --output, --overwrite or --keep-other-files"),
         (["run", "--resume", str(tmp_path), "-o", str(tmp_path / "x")], "cannot be combined"),
         (["run", "--resume", str(tmp_path)], f"holds no {CONFIG}"),
     ]:

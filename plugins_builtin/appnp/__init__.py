@@ -10,9 +10,9 @@ PyG's citation benchmark reports it at 83.3 on Cora's public split, above GAT.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from autoglm.plugins import Float, Int, hookimpl
+from autoglm.plugins import Between, Float, Int, hookimpl
 
 #: The default space, from the paper and measured on Cora (5 seeds each, this machine):
 #: - K: 10 and alpha: 0.1, the paper's values (alpha 0.2 cost 0.6 points of test accuracy).
@@ -31,7 +31,13 @@ SEARCH_SPACE = {
 
 
 def build_appnp(
-    in_channels: int, out_channels: int, *, hidden: int = 64, dropout: float = 0.5, K: int = 10, alpha: float = 0.1
+    in_channels: int,
+    out_channels: int,
+    *,
+    hidden: Annotated[int, Between(1, 16384, why="wider layers cost memory and time that no search repays")] = 64,
+    dropout: Annotated[float, Between(0, 1, high_open=True)] = 0.5,
+    K: Annotated[int, Between(1, 1000, why="propagation steps; PageRank has converged long before")] = 10,
+    alpha: Annotated[float, Between(0, 1, low_open=True)] = 0.1,
 ) -> Any:
     """APPNP: a two-layer MLP whose class scores are propagated by personalised PageRank."""
     if hidden < 1:

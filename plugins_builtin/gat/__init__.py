@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from autoglm.plugins import Choice, Float, Int, hookimpl
+from autoglm.plugins import Between, Choice, Float, Int, hookimpl
 
 #: The default space, from the literature and measured on Cora (bench/search.py):
 #: - layers: 2 and a single-head output layer, as in Velickovic et al. on Cora and
@@ -29,10 +29,10 @@ def build_gat(
     in_channels: int,
     out_channels: int,
     *,
-    hidden: int = 8,
-    heads: int = 8,
-    layers: int = 2,
-    dropout: float = 0.6,
+    hidden: Annotated[int, Between(1, 4096, why="units per head; a layer is hidden x heads wide")] = 8,
+    heads: Annotated[int, Between(1, 64)] = 8,
+    layers: Annotated[int, Between(1, 64, why="deeper GATs oversmooth long before this")] = 2,
+    dropout: Annotated[float, Between(0, 1, high_open=True)] = 0.6,
 ) -> Any:
     """Graph attention network: multi-head GATConv layers, a single-head output layer."""
     if layers < 1 or heads < 1 or hidden < 1:

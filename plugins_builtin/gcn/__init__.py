@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Annotated, Any, Mapping, Sequence
 
-from autoglm.plugins import Float, Int, hookimpl
+from autoglm.plugins import Between, Float, Int, hookimpl
 
 #: The default space, from the literature and measured on Cora (bench/search.py):
 #: - layers: 2, as in Kipf & Welling (their appendix B: deeper GCNs do no better on the
@@ -23,7 +23,15 @@ SEARCH_SPACE = {
 }
 
 
-def build_gcn(in_channels: int, out_channels: int, *, hidden: int = 64, layers: int = 2, dropout: float = 0.5) -> Any:
+#: What a GCN can sensibly be built with; wider or deeper asks for memory and time no trial repays.
+Hidden = Annotated[int, Between(1, 16384, why="wider layers cost memory and time that no search repays")]
+Layers = Annotated[int, Between(1, 64, why="deeper GCNs oversmooth long before this")]
+Dropout = Annotated[float, Between(0, 1, high_open=True)]
+
+
+def build_gcn(
+    in_channels: int, out_channels: int, *, hidden: Hidden = 64, layers: Layers = 2, dropout: Dropout = 0.5
+) -> Any:
     """Graph convolutional network: stacked GCNConv layers with ReLU and dropout."""
     if layers < 1:
         raise ValueError(f"layers must be at least 1, got {layers}")

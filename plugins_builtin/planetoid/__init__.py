@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from autoglm.plugins import DataError, hookimpl
+from autoglm.plugins import DataError, hookimpl, is_out_of_memory
 from autoglm.plugins_builtin.planetoid.files import PICKLED_PARTS, TEST_INDEX_PART, read_planetoid
 
 RAW_NAMES = (*PICKLED_PARTS, TEST_INDEX_PART)
@@ -62,6 +62,11 @@ class PlanetoidLoader:
         except DataError as exc:
             raise DataError(f"Planetoid {self.dataset}: {exc}") from None
         except Exception as exc:  # a case the checks missed: still one message, not a traceback
+            if is_out_of_memory(exc):
+                raise DataError(
+                    f"Planetoid {self.dataset}: out of memory reading the raw files in {str(self.raw_dir)!r}; "
+                    "the dataset does not fit this machine's memory"
+                ) from None
             raise DataError(
                 f"Planetoid {self.dataset}: cannot read the raw files in {str(self.raw_dir)!r}: "
                 f"{type(exc).__name__}: {exc}"
