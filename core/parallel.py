@@ -71,21 +71,30 @@ def _run_task(payload: Any) -> Any:
     return _TASK(payload)
 
 
+class WorkerLost(RuntimeError):
+    """A task whose worker process died under it (killed by the OS, usually for memory)."""
+
+
 class WorkerPool:
     """Runs tasks in ``workers`` forked processes, or in this process when ``workers`` is 1.
 
     ``task`` must be a function of one picklable argument returning a
     picklable result. Use as a context manager: leaving it (normally or on
     Ctrl-C) terminates the workers.
+
+    Built on :class:`concurrent.futures.ProcessPoolExecutor`, which notices a
+    worker that dies (``multiprocessing.Pool`` waits forever for its task). The
+    tasks that were in flight then run again, each alone in a fresh pool, so
+    the one that kills its worker is reported as :class:`WorkerLost` and the
+    others finish normally.
     """
 
     def __init__(self, task: Callable[[Any], Any], workers: int) -> None:
         self.task = task
         self.workers = workers
-        self._pool: Any = None
+        self._executor: Any = None
 
     def __enter__(self) -> "WorkerPool":
-        global _TASK
         if self.workers > 1:
             if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover - Windows
                 log.warning("workers: %d needs fork-based processes, unavailable here; running trials one at a time", self.workers)
@@ -98,29 +107,82 @@ class WorkerPool:
                     "%d of %d cores stay idle: forked workers run one torch thread each (more would hang under "
                     "OpenMP); raise workers to use them", cores - self.workers * WORKER_THREADS, cores,
                 )
-            _TASK = self.task
-            try:
-                self._pool = multiprocessing.get_context("fork").Pool(self.workers, _start_worker, (WORKER_THREADS,))
-            except OSError as exc:  # Pool terminates the workers it did start
-                _TASK = None
-                raise RunError(
-                    f"cannot start {self.workers} worker processes (workers: {self.workers}): "
-                    f"{describe_os_error(exc)}; the process limit (ulimit -u) or the memory ran out, so lower workers"
-                ) from None
+            self._start()
         return self
 
-    def map_unordered(self, payloads: Iterable[Any]) -> Iterator[Any]:
-        """Results as they finish (in order when running in this process)."""
-        if self._pool is None:
-            for payload in payloads:
-                yield self.task(payload)
+    def _start(self) -> None:
+        global _TASK
+        from concurrent.futures import ProcessPoolExecutor
+
+        _TASK = self.task
+        self._executor = ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("fork"),
+            initializer=_start_worker, initargs=(WORKER_THREADS,),
+        )
+
+    def _submit(self, payload: Any) -> Any:
+        try:
+            return self._executor.submit(_run_task, payload)  # the first submit forks the workers
+        except OSError as exc:
+            self._stop()
+            raise RunError(
+                f"cannot start {self.workers} worker processes (workers: {self.workers}): "
+                f"{describe_os_error(exc)}; the process limit (ulimit -u) or the memory ran out, so lower workers"
+            ) from None
+
+    def map_unordered(self, payloads: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+        """``(index, result)`` pairs as the tasks finish (in order when running in this process).
+
+        A task whose worker died yields a :class:`WorkerLost` as its result.
+        """
+        from concurrent.futures import as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        payloads = list(payloads)
+        if self._executor is None:
+            for index, payload in enumerate(payloads):
+                yield index, self.task(payload)
             return
-        yield from self._pool.imap_unordered(_run_task, list(payloads))
+        futures = {self._submit(payload): index for index, payload in enumerate(payloads)}
+        lost = []
+        for future in as_completed(futures):
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                lost.append(futures[future])
+                continue
+            yield futures[future], result
+        if not lost:
+            return
+        log.warning("a worker process died; re-running its %d unfinished task(s) one at a time", len(lost))
+        for index in sorted(lost):
+            self._restart()
+            try:
+                result = self._submit(payloads[index]).result()
+            except BrokenProcessPool:
+                result = WorkerLost(
+                    "its worker process died while training it (killed by the OS; running out of memory is the usual cause)"
+                )
+            yield index, result
+        self._restart()
+
+    def _restart(self) -> None:
+        self._stop()
+        self._start()
+
+    def _stop(self) -> None:
+        global _TASK
+        executor, self._executor = self._executor, None
+        _TASK = None
+        if executor is None:
+            return
+        processes = list(getattr(executor, "_processes", {}).values())  # no public way to kill them before 3.14
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:  # workers may be mid-trial (Ctrl-C): they are not waited for
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=10)
 
     def __exit__(self, *exc: Any) -> None:
-        global _TASK
-        if self._pool is not None:
-            self._pool.terminate()  # workers may be mid-trial (Ctrl-C): they are not waited for
-            self._pool.join()
-            self._pool = None
-        _TASK = None
+        self._stop()

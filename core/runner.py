@@ -36,7 +36,7 @@ from autoglm.core.config import RunConfig
 from autoglm.core.epoch_hook import EpochHook
 from autoglm.core.errors import AutoglmError, DataError, RunError, RunInterrupted, failure_reason, is_out_of_memory
 from autoglm.core.graph import check_graph
-from autoglm.core.parallel import WorkerPool
+from autoglm.core.parallel import WorkerLost, WorkerPool
 from autoglm.core.protocols import Candidate, Closeable, FitResult, WritesFiles
 from autoglm.core.pruning import SuccessiveHalvingPruner
 from autoglm.core.replay import describe_point, same_candidate
@@ -262,7 +262,9 @@ class Runner:
         payloads = [_Unit(members, self.pruner if remote else None, remote) for members in self._units(todo)]
         finished = dict(round_.known)
         arrived = []
-        for results in self._pool.map_unordered(payloads):
+        for index, results in self._pool.map_unordered(payloads):
+            if isinstance(results, WorkerLost):
+                results = [self._lost(i, c, results) for i, c in payloads[index].members]
             for record, fit in results:
                 self._keep(record, fit)  # durable as soon as it finishes, whatever its place in the round
                 finished[record.trial] = record
@@ -316,6 +318,15 @@ class Runner:
             index, candidate = unit.members[0]
             return [self._trial(index, candidate)]
         return self._population_trials(unit.members)
+
+    def _lost(
+        self, index: int, candidate: Candidate, lost: WorkerLost, *, seed: int | None = None
+    ) -> tuple[TrialRecord, None]:
+        """The record of a trial whose worker process died under it: failed, with why."""
+        record = self._new_record(index, candidate, status="failed", seed=seed)
+        record.error = str(lost)
+        log.warning("trial %d (%s) failed: %s", index, candidate.model, record.error)
+        return record, None
 
     def _keep(self, record: TrialRecord, fit: FitResult | None) -> None:
         """Make a finished trial durable: its record first, then (if it is the best) its weights."""
@@ -671,7 +682,10 @@ class Runner:
         ]
         by_seed = {(record.trial, seed): k for record, k, seed in jobs}
         done: dict[tuple[int, int], SeedRun] = {}
-        for results in self._pool.map_unordered(units):
+        for index, results in self._pool.map_unordered(units):
+            if isinstance(results, WorkerLost):
+                (trial, candidate), = units[index].members
+                results = [self._lost(trial, candidate, results, seed=units[index].seeds[0])]
             for again, fit in results:
                 k = by_seed[(again.trial, again.seed)]
                 done[(again.trial, k)] = self._seed_run(again, fit, k)

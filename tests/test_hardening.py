@@ -439,3 +439,37 @@ def test_the_cgroup_quota_is_read(tmp_path: Path, files: dict[str, str], limit: 
 
 def test_usable_cores_is_within_the_affinity_mask() -> None:
     assert 1 <= usable_cores() <= len(os.sched_getaffinity(0))
+
+
+PARENT = os.getpid()
+
+
+def build_fatal(in_channels: int, out_channels: int, *, width: int = 8) -> Any:
+    """A model that, in a worker process, dies the way the OOM killer kills: SIGKILL, no goodbye."""
+    import signal
+
+    if width == 13 and os.getpid() != PARENT:
+        os.kill(os.getpid(), signal.SIGKILL)
+    from autoglm.plugins_builtin.gcn import build_gcn
+
+    return build_gcn(in_channels, out_channels, hidden=width)
+
+
+class FatalPlugin:
+    @hookimpl
+    def autoglm_register_models(self, register: Any) -> None:
+        from autoglm.plugins import Choice
+
+        register("fatal", build_fatal, search_space={"width": Choice((8, 13))})
+
+
+def test_a_worker_killed_mid_trial_fails_that_trial_only(tmp_path: Path) -> None:
+    """multiprocessing.Pool waited forever for a task whose worker was SIGKILLed; now the trial fails."""
+    config = tiny_config(tmp_path / "out", models=["fatal"], budget=6, max_epochs=5)
+    config["workers"] = 2
+    result = make_engine(FatalPlugin()).run(config)
+    by_width = {(r.model_params["width"], r.status) for r in result.trials}
+    assert by_width <= {(8, "ok"), (13, "failed")} and (13, "failed") in by_width and (8, "ok") in by_width
+    lost = [r for r in result.trials if r.status == "failed"]
+    assert all("worker process died while training it" in (r.error or "") for r in lost)
+    assert [r.trial for r in result.trials] == list(range(1, 7))

@@ -77,7 +77,7 @@ def test_workers_run_one_thread_each_even_after_the_parent_used_several() -> Non
         a = torch.randn(500, 500)
         (a @ a).sum()  # the parent's OpenMP team now exists
         with parallel_module.WorkerPool(_threads_after_a_matmul, 2) as pool:
-            assert sorted(pool.map_unordered(range(4))) == [1, 1, 1, 1]
+            assert sorted(pool.map_unordered(range(4))) == [(0, 1), (1, 1), (2, 1), (3, 1)]
     finally:
         torch.set_num_threads(before)
 
