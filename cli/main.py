@@ -225,6 +225,7 @@ def validate(ctx: click.Context, config: Path, overrides: tuple[str, ...]) -> No
         click.echo(
             f"  parallel:  {resolved.workers} worker process(es), population {resolved.population}"
             + (" (off)" if resolved.population == 1 else " configurations per batched model")
+            + f", torch threads {resolved.threads}" + (" (1 per trial process)" if resolved.threads == "auto" else "")
         )
 
     guarded(ctx, body)
