@@ -73,9 +73,9 @@ def one_search(config: Path, overrides: list[str], seed: int, out: Path, show_tr
         "failed": int(trials.get("failed", 0)),
         "model": best["model"],
         "params": {**best["model_params"], **best["train_params"]},
-        "val": float(best["val_accuracy"]),
+        "val": float(best["val_score"]),
         "val_mean": None if best.get("val_mean") is None else float(best["val_mean"]),
-        "test": float(test["accuracy"]),
+        "test": float(test["score"]),
         "test_std": None if test.get("accuracy_std") is None else float(test["accuracy_std"]),
     }
 

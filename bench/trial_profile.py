@@ -39,6 +39,7 @@ import torch
 
 from autoglm.core import ComponentSpec, Engine
 from autoglm.core.runner import trial_seed
+from autoglm.plugins.testing import fit_graph
 from reference_models import DENSE  # bench/ is on sys.path when this script runs
 
 #: The paper settings of the two built-in models.
@@ -91,7 +92,7 @@ def one_trial(engine: Engine, data: Any, model_name: str, epochs: int, seed: int
     torch.manual_seed(seed)
     model = factory(data.num_features, num_classes, **MODELS[model_name])
     clock = EpochClock(model)
-    fit = trainer.fit(model, data, dict(TRAIN), clock.on_epoch)
+    fit = fit_graph(trainer, model, data, dict(TRAIN), clock.on_epoch)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     pred = trainer.predict(model, data).argmax(-1)
     acc = {split: float((pred[mask] == data.y[mask]).float().mean()) for split, mask in
@@ -107,11 +108,11 @@ def profile(engine: Engine, data: Any, model_name: str, epochs: int, rows: int, 
     num_classes = int(data.y.max()) + 1
     factory = DENSE[model_name] if dense else engine.component("models", model_name).factory
     torch.manual_seed(0)
-    trainer.fit(factory(data.num_features, num_classes, **MODELS[model_name]), data, dict(TRAIN))  # warm-up
+    fit_graph(trainer, factory(data.num_features, num_classes, **MODELS[model_name]), data, dict(TRAIN))  # warm-up
     torch.manual_seed(0)
     model = factory(data.num_features, num_classes, **MODELS[model_name])
     with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
-        trainer.fit(model, data, dict(TRAIN))
+        fit_graph(trainer, model, data, dict(TRAIN))
     label = f"{model_name} ({'dense' if dense else 'engine'})"
     print(f"\n== torch.profiler: {label}, {epochs} epochs, top {rows} ops by self CPU time ==")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))

@@ -168,8 +168,8 @@ def run(
                     overwrite=overwrite, keep_other_files=keep_other_files,
                 )
         click.echo(
-            f"selected {result.best.model} (trial {result.best.trial}): val {result.val_accuracy:.4f}, "
-            f"test {result.test_accuracy:.4f}"
+            f"selected {result.best.model} (trial {result.best.trial}): val_{result.metric} {result.val_score:.4f}, "
+            f"test_{result.metric} {result.test_score:.4f}"
             + (f" ± {result.test_std:.4f} over {result.test_seeds} seeds" if result.test_seeds > 1 else "")
             + f"; run directory {result.run_dir}"
         )
@@ -249,6 +249,8 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
             click.echo(line.rstrip())
             if info.error:
                 click.echo(f"{'':<18} error: {info.error}")
+            for conflict in info.conflicts:
+                click.echo(f"{'':<18} conflict: {conflict}")
 
     guarded(ctx, body)
 
@@ -272,6 +274,7 @@ def components(ctx: click.Context, kind: str | None, as_json: bool) -> None:
                         "summary": c.summary,
                         "options": c.option_names(),
                         "search_space": sorted(c.search_space),
+                        **({"tasks": list(c.tasks) if c.tasks else "all"} if k == "models" else {}),
                         "plugin": c.owner.plugin,
                         "distribution": c.owner.distribution,
                     }
@@ -289,6 +292,11 @@ def components(ctx: click.Context, kind: str | None, as_json: bool) -> None:
             values = row["search_space"] if row["kind"] == "models" else row["options"]
             if values:
                 click.echo(f"  {'':<12} {label}: {', '.join(values)}")
+            if row["kind"] == "tasks" and row["search_space"]:
+                click.echo(f"  {'':<12} space: {', '.join(row['search_space'])}")
+            if row["kind"] == "models":
+                served = row["tasks"]
+                click.echo(f"  {'':<12} tasks: {served if isinstance(served, str) else ', '.join(served)}")
 
     guarded(ctx, body)
 

@@ -30,7 +30,10 @@ def save_best_model(
 def load_best_model(run_dir: str | Path, engine: "Engine | None" = None) -> tuple["torch.nn.Module", dict[str, Any]]:
     """Rebuild the best model of a finished run, in eval mode, with its saved weights.
 
-    :return: The module and its spec (model name, parameters, input/output sizes).
+    The task of the run (recorded in ``best_model.json``) rebuilds the whole
+    model, head included, from the model plugin's encoder.
+
+    :return: The module and its spec (task, model name, parameters, the data's sizes).
     """
     import torch
 
@@ -41,13 +44,26 @@ def load_best_model(run_dir: str | Path, engine: "Engine | None" = None) -> tupl
     if not spec_path.exists() or not weights_path.exists():
         raise DataError(f"{str(directory.path)!r} holds no saved best model ({BEST_SPEC} and {BEST_WEIGHTS}); is it a finished run?")
     spec = directory.read_json(BEST_SPEC, doing="load the best model")
-    wanted = {"model": str, "model_params": dict, "in_channels": int, "out_channels": int}
+    legacy = "task" not in spec  # saved before tasks: a node classifier built straight from the factory
+    wanted: dict[str, type] = {"model": str, "model_params": dict}
+    wanted |= {"in_channels": int, "out_channels": int} if legacy else {"task": dict, "task_params": dict, "sizes": dict}
     wrong = [key for key, kind in wanted.items() if not isinstance(spec.get(key), kind)]
     if wrong:
         raise RunError(f"cannot load the best model: {spec_path}: missing or wrong {', '.join(wrong)}; the file was edited or damaged")
     engine = engine or Engine()
-    component = engine.component("models", spec["model"])
-    model = component.factory(spec["in_channels"], spec["out_channels"], **spec["model_params"])
+    factory = engine.component("models", spec["model"]).factory
+    if legacy:
+        model = factory(spec["in_channels"], spec["out_channels"], **spec["model_params"])
+    else:
+        from autoglm.core.config import ComponentSpec
+
+        task_spec = spec["task"]
+        task = engine.build("tasks", ComponentSpec(task_spec.get("name", ""), dict(task_spec.get("options") or {})))
+
+        def encoder(in_channels: int, out_channels: int) -> Any:
+            return factory(in_channels, out_channels, **spec["model_params"])
+
+        model = task.build(encoder, spec["sizes"], spec["task_params"])
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state)

@@ -21,12 +21,11 @@ from autoglm.core.errors import ConfigError, shown
 from autoglm.core.space import param_from_config, param_to_config
 from autoglm.core.yamlio import DocumentTooLarge, read_yaml, safe_load, yaml_problem
 
-TASKS = ("node_classification",)
 SECTIONS = (
     "task", "seed", "output", "data", "search", "tuner", "trainer", "reporters", "pruning", "selection",
     "workers", "population", "threads",
 )
-SEARCH_KEYS = ("models", "space", "training_space")
+SEARCH_KEYS = ("models", "space", "training_space", "task_space")
 COMPONENT_KEYS = ("name", "options")
 PRUNING_KEYS = ("enabled", "min_epochs", "reduction_factor", "min_trials")
 #: (key, least value, largest value, what it means) of the pruning section's integers.
@@ -68,12 +67,15 @@ class SearchSpec:
     #: model name -> parameter -> Int/Float/Choice/constant (overrides of the model's defaults)
     space: dict[str, dict[str, Any]] = field(default_factory=dict)
     training_space: dict[str, Any] = field(default_factory=dict)
+    #: Overrides of the task's own tunables (its head), shared by every model.
+    task_space: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "models": None if self.models is None else list(self.models),
             "space": {m: {k: param_to_config(v) for k, v in p.items()} for m, p in self.space.items()},
             "training_space": {k: param_to_config(v) for k, v in self.training_space.items()},
+            "task_space": {k: param_to_config(v) for k, v in self.task_space.items()},
         }
 
 
@@ -128,7 +130,8 @@ class RunConfig:
     population: int = 1
     #: Torch intra-op threads per trial process: "auto" (one, see :mod:`autoglm.core.threads`) or a number.
     threads: int | str = "auto"
-    task: str = "node_classification"
+    #: What is learned; None until resolved (the default is a plugin's, node_classification).
+    task: ComponentSpec | None = None
     seed: int | None = None
     output: str | None = None
     #: Where the config came from, for messages ("examples/cora.yaml", "<dict>").
@@ -137,7 +140,7 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """A plain mapping that parses back to an equal config (written to the run directory)."""
         return {
-            "task": self.task,
+            "task": self.task.to_dict() if self.task else None,
             "seed": self.seed,
             "output": self.output,
             "data": self.data.to_dict(),
@@ -182,7 +185,7 @@ def apply_overrides(document: Mapping[str, Any], overrides: Iterable[str], *, so
 
 def _expand_shorthands(document: dict[str, Any]) -> dict[str, Any]:
     """``tuner: random`` -> ``tuner: {name: random}`` so overrides can reach its options."""
-    for section in ("data", "tuner", "trainer"):
+    for section in ("task", "data", "tuner", "trainer"):
         if isinstance(document.get(section), str):
             document[section] = {"name": document[section]}
     if isinstance(document.get("reporters"), list):
@@ -235,9 +238,6 @@ def parse_config(document: Any, *, source: str = "<config>") -> RunConfig:
     if "data" not in document or document["data"] is None:
         raise ConfigError("the 'data' section is required, e.g. data: {name: synthetic}", source=source, path="data")
 
-    task = document.get("task", "node_classification")
-    if task not in TASKS:
-        raise ConfigError(f"unknown task {shown(task)}; supported: {', '.join(TASKS)}", source=source, path="task")
     seed = document.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
         raise ConfigError(
@@ -259,7 +259,7 @@ def parse_config(document: Any, *, source: str = "<config>") -> RunConfig:
         reporters = [_component(r, f"reporters[{i}]", source) for i, r in enumerate(reporters)]
 
     return RunConfig(
-        task=task,
+        task=_component(document["task"], "task", source) if document.get("task") is not None else None,
         seed=seed,
         output=output,
         data=_component(document["data"], "data", source),
@@ -355,7 +355,8 @@ def _search(value: Any, source: str) -> SearchSpec:
     for model, params in space.items():
         parsed_space[str(model)] = _params(params, f"search.space.{model}", source)
     training = _params(value.get("training_space") or {}, "search.training_space", source)
-    return SearchSpec(models=models, space=parsed_space, training_space=training)
+    task_space = _params(value.get("task_space") or {}, "search.task_space", source)
+    return SearchSpec(models=models, space=parsed_space, training_space=training, task_space=task_space)
 
 
 def _pruning(value: Any, source: str) -> PruningSpec:

@@ -29,6 +29,7 @@ from autoglm.core.errors import (
     AutoglmError,
     ConfigError,
     DataError,
+    DuplicateComponentError,
     PluginError,
     RegistryError,
     UnknownComponentError,
@@ -44,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 #: Config sections whose component may be left out, and the registry they name.
-DEFAULTED_SECTIONS = {"tuner": "tuners", "trainer": "trainers", "reporter": "reporters"}
+DEFAULTED_SECTIONS = {"task": "tasks", "tuner": "tuners", "trainer": "trainers", "reporter": "reporters"}
 
 
 class Engine:
@@ -101,26 +102,28 @@ class Engine:
                 factory: Any,
                 *,
                 summary: str | None = None,
-                search_space: Mapping[str, Any] | None = None,
-                population: Any = None,
-                population_key: Any = None,
                 _owner: Owner = owner,
                 _registered: list[str] = registered,
+                _info: PluginInfo = info,
+                **details: Any,
             ) -> None:
-                registry.register(
-                    name, factory, _owner, summary=summary, search_space=search_space,
-                    population=population, population_key=population_key,
-                )
+                try:
+                    registry.register(name, factory, _owner, summary=summary, **details)
+                except DuplicateComponentError as exc:
+                    # The first registration stays; runs refuse the conflict (see check_conflicts),
+                    # but listing commands keep working and show both owners.
+                    _info.conflicts.append(str(exc))
+                    return
                 _registered.append(name)
 
             try:
                 impl.function(**{arg: register for arg in impl.argnames})
-            except RegistryError:
-                raise
-            except Exception as exc:
+            except Exception as exc:  # a broken hook or a broken registry contract: the plugin is isolated
                 for other in self._registries.values():
                     other.discard_owner(owner)
                 info.components.clear()
+                if isinstance(exc, RegistryError) and info.source == "builtin":
+                    raise
                 self._loader.fail(info, exc)
 
     # -- introspection ---------------------------------------------------
@@ -141,6 +144,16 @@ class Engine:
         """Every plugin the engine saw, including failed and disabled ones."""
         return list(self._plugins)
 
+    def conflicts(self) -> list[str]:
+        """Component names two plugins registered, as messages naming both owners."""
+        return [self._registries[kind].duplicate_message(name) for kind in KINDS for name in self._registries[kind].conflicts]
+
+    def check_conflicts(self) -> None:
+        """A name registered twice is an error for anything that runs: neither owner is preferred."""
+        found = self.conflicts()
+        if found:
+            raise DuplicateComponentError(found[0])
+
     def default(self, section: str) -> str | None:
         """The component a plugin proposes for a section the config leaves out."""
         return self._pm.hook.autoglm_default_component(kind=section)
@@ -155,6 +168,7 @@ class Engine:
         Accepts a YAML path, a mapping, or a :class:`RunConfig`. Nothing is loaded or
         trained here; the result is safe to write as the run's resolved config.
         """
+        self.check_conflicts()
         overrides = list(overrides)
         if isinstance(config, RunConfig):
             source = config.source
@@ -175,7 +189,7 @@ class Engine:
     def _resolve(self, config: RunConfig) -> RunConfig:
         src = config.source
         self._check_component("data_loaders", config.data, "data", src)
-        for section in ("tuner", "trainer"):
+        for section in ("task", "tuner", "trainer"):
             spec = getattr(config, section)
             if spec is None:
                 spec = ComponentSpec(self._default_name(section, src))
@@ -192,9 +206,18 @@ class Engine:
             search.models = models.names()
             if not search.models:
                 raise ConfigError("no model plugin is loaded, so there is nothing to search", source=src)
+        task = config.task.name
         for i, name in enumerate(search.models):
             if name not in models:
                 raise ConfigError(models.unknown_message(name), source=src, path=f"search.models[{i}]")
+            if not models.get(name).serves(task):
+                served = ", ".join(models.get(name).tasks or ())
+                raise ConfigError(
+                    f"model {name!r} ({models.get(name).owner}) does not serve task {task!r}: it serves {served}; "
+                    f"models for {task!r}: {', '.join(n for n in models.names() if models.get(n).serves(task)) or 'none'}",
+                    source=src,
+                    path=f"search.models[{i}]",
+                )
         for name, params in search.space.items():
             if name not in search.models:
                 known = name in models
@@ -216,6 +239,9 @@ class Engine:
             search.training_space, trainer.search_space, f"trainer {trainer.name!r}", src, "search.training_space"
         )
         check_training_space_values(trainer, search.training_space, source=src)
+        task_component = self.component("tasks", task)
+        _check_space_keys(search.task_space, task_component.search_space, f"task {task!r}", src, "search.task_space")
+        check_training_space_values(task_component, search.task_space, source=src, path="search.task_space")
         return config
 
     def _default_name(self, section: str, source: str) -> str:
@@ -276,6 +302,7 @@ class Engine:
         """
         src = config.source
         components = Components(
+            task=self.build("tasks", config.task, source=src, path="task.options"),
             trainer=self.build("trainers", config.trainer, source=src, path="trainer.options"),
             tuner=self.build("tuners", config.tuner, source=src, path="tuner.options"),
             data_loader=self.build("data_loaders", config.data, source=src, path="data.options"),
@@ -284,6 +311,7 @@ class Engine:
                 for i, spec in enumerate(config.reporters or [])
             ],
         )
+        _check_trainer_takes_a_task(components.trainer, config.trainer.name, self.component("trainers", config.trainer.name), src)
         for name, space in self.search_space(config).models.items():
             # A constant no trial can use is a config error now, not N failed trials later.
             check_model_constants(self.component("models", name), space, source=src, path=f"search.space.{name}")
@@ -299,7 +327,9 @@ class Engine:
             models[name] = space
         training = dict(self.component("trainers", config.trainer.name).search_space)
         training.update(config.search.training_space)
-        return SearchSpace(models=models, training=training)
+        task = dict(self.component("tasks", config.task.name).search_space) if config.task else {}
+        task.update(config.search.task_space)
+        return SearchSpace(models=models, training=training, task=task)
 
     # -- running ---------------------------------------------------------
 
@@ -386,11 +416,28 @@ class Engine:
 class Components:
     """The components of one run, built from its config."""
 
+    task: Any
     trainer: Any
     tuner: Any
     data_loader: Any
     #: (label, reporter) pairs; labels tell two reporters of one name apart in messages.
     reporters: list[tuple[str, Any]]
+
+
+def _check_trainer_takes_a_task(trainer: Any, name: str, component: Component, source: str) -> None:
+    """A trainer written before tasks existed (``fit`` without ``task=``) cannot train what a task asks."""
+    fit = getattr(trainer, "fit", None)
+    try:
+        takes = fit is not None and "task" in inspect.signature(fit).parameters
+    except (TypeError, ValueError):
+        takes = True  # cannot tell: let the trial say
+    if not takes:
+        raise ConfigError(
+            f"trainer {name!r} from {component.owner} predates tasks: its fit() takes no task= argument, so it "
+            "cannot train what the config's task asks (see 'Trainer' in docs/plugin-guide.md)",
+            source=source,
+            path="trainer.name",
+        )
 
 
 def check_data_loader(loader: Any, name: str) -> None:

@@ -41,14 +41,15 @@ class EpochHook:
             )
         stop = False
         if self.pruner is not None:
-            value = metrics.get("val_acc")
+            objective = runner.objective
+            value = metrics.get(objective.key)
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                stop = self.pruner.report(self.trial, int(epoch), float(value))
+                stop = self.pruner.report(self.trial, int(epoch), objective.utility(value))  # higher is better there
             else:
                 runner._say_once(
-                    "no-val-acc", logging.WARNING,
-                    "trainer %r reports no finite val_acc in its epoch metrics (got %r): its trials cannot be pruned",
-                    runner.config.trainer.name, value,
+                    "no-objective", logging.WARNING,
+                    "trainer %r reports no finite %s in its epoch metrics (got %r): its trials cannot be pruned",
+                    runner.config.trainer.name, objective.key, value,
                 )
         self._last = (int(epoch), stop)
         return stop

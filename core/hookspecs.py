@@ -17,6 +17,23 @@ hookspec = pluggy.HookspecMarker("autoglm")
 
 
 @hookspec
+def autoglm_register_tasks(register: Any) -> None:
+    """Register tasks: what is learned from the data (node classification, link prediction, ...).
+
+    Call ``register(name, factory, search_space=..., summary=...)`` once per task.
+    ``factory(**options)`` receives the options of the config's ``task`` section
+    and returns a :class:`autoglm.plugins.Task`: it checks and splits the data,
+    builds a trial's model from the model plugin's encoder and its own head,
+    computes the training loss and the metrics, names its objective (metric and
+    direction) and writes the rows of ``predictions.csv``. ``search_space``
+    lists the task's own tunables (its head: a link decoder, a readout), which
+    configs override under ``search.task_space``.
+
+    :param register: Registers one task for this plugin.
+    """
+
+
+@hookspec
 def autoglm_register_data_loaders(register: Any) -> None:
     """Register data loaders: components that produce the graph to learn on.
 
@@ -34,12 +51,15 @@ def autoglm_register_data_loaders(register: Any) -> None:
 def autoglm_register_models(register: Any) -> None:
     """Register model architectures the search can choose from.
 
-    Call ``register(name, factory, search_space=..., summary=...)`` once per model.
+    Call ``register(name, factory, search_space=..., tasks=..., summary=...)`` once per model.
     ``factory(in_channels, out_channels, **params)`` returns a ``torch.nn.Module``
-    mapping ``(x, edge_index)`` to one score per class. ``search_space`` maps
-    each tunable parameter of the factory to a range, a choice or a constant
-    (``Int``, ``Float``, ``Choice`` from :mod:`autoglm.plugins`); configs may override it, but only for the
-    names it lists.
+    mapping ``(x, edge_index)`` to ``out_channels`` numbers per node: an encoder.
+    The task chooses the channels and adds its head (for node classification
+    ``out_channels`` is the number of classes and there is no head).
+    ``search_space`` maps each tunable parameter of the factory to a range, a
+    choice or a constant (``Int``, ``Float``, ``Choice`` from
+    :mod:`autoglm.plugins`); configs may override it, but only for the names it
+    lists. ``tasks`` names the tasks the model serves (default: all of them).
 
     :param register: Registers one model for this plugin.
     """
@@ -88,6 +108,6 @@ def autoglm_default_component(kind: str) -> str | None:
     Stops at first non-None result. Third-party plugins are called before the
     built-ins, so a plugin can change a default; the config always wins.
 
-    :param kind: One of ``"tuner"``, ``"trainer"`` or ``"reporter"``.
+    :param kind: One of ``"task"``, ``"tuner"``, ``"trainer"`` or ``"reporter"``.
     :return: A registered component name, or None to leave the choice to others.
     """

@@ -28,6 +28,7 @@ BUILTIN_PACKAGE = "autoglm.plugins_builtin"
 DEFAULT_PLUGINS: tuple[str, ...] = tuple(
     f"{BUILTIN_PACKAGE}.{name}"
     for name in (
+        "node_classification",
         "planetoid",
         "synthetic",
         "gcn",
@@ -61,6 +62,8 @@ class PluginInfo:
     status: str = "loaded"
     error: str | None = None
     components: dict[str, list[str]] = field(default_factory=dict)
+    #: Names this plugin registered that another plugin had registered first (runs refuse them).
+    conflicts: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +75,7 @@ class PluginInfo:
             "status": self.status,
             "error": self.error,
             "components": {kind: names for kind, names in self.components.items() if names},
+            "conflicts": list(self.conflicts),
         }
 
 

@@ -84,7 +84,7 @@ def check_training_space_values(
     a Choice or constant values of the same type. Without this, ``lr: fast`` passes
     validation and every trial then fails with "could not convert string to float".
     """
-    label = f"trainer {component.name!r}"
+    label = f"{component.kind.rstrip('s')} {component.name!r}"
     for key, value in space.items():
         _check_value(key, value, _declared_type(component.search_space.get(key)), label, source=source, path=path)
 

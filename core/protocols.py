@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     import torch
@@ -24,14 +24,20 @@ class Candidate:
     train_params: dict[str, Any]
     #: Tuner-private handle (e.g. a nevergrad candidate); never serialised.
     handle: Any = field(default=None, repr=False, compare=False)
+    #: The task's own tunables (its head); a tuner that leaves them out gets the task space's constants.
+    task_params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "model_params": self.model_params, "train_params": self.train_params}
+        return {
+            "model": self.model, "model_params": self.model_params, "train_params": self.train_params,
+            "task_params": self.task_params,
+        }
 
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """The whole space a tuner searches: per-model parameters and shared training parameters.
+    """The whole space a tuner searches: per-model parameters, shared training parameters and
+    the task's parameters (its head, shared by every model).
 
     Parameters of models other than the chosen one are inactive (a conditional
     space); tuners may still carry them in their own encoding.
@@ -39,6 +45,36 @@ class SearchSpace:
 
     models: Mapping[str, Mapping[str, Any]]
     training: Mapping[str, Any]
+    task: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a search optimises: the metric a task scores the validation split with, and its direction.
+
+    Like Optuna's ``StudyDirection`` or Lightning's ``ModelCheckpoint(monitor=, mode=)``.
+    The kernel ranks, prunes, selects and tells tuners through :meth:`utility`, so
+    nothing past the task knows whether higher or lower is better.
+    """
+
+    metric: str
+    mode: Literal["max", "min"] = "max"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("max", "min"):
+            raise ValueError(f"an objective's mode is 'max' or 'min', got {self.mode!r}")
+
+    @property
+    def key(self) -> str:
+        """The epoch metric the trainer and the pruner read: ``val_<metric>``."""
+        return f"val_{self.metric}"
+
+    def utility(self, value: float) -> float:
+        """``value`` with higher always better (the metric itself, or minus it for 'min')."""
+        return float(value) if self.mode == "max" else -float(value)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"metric": self.metric, "mode": self.mode}
 
 
 @dataclass
@@ -54,7 +90,7 @@ class FitResult:
 
 
 #: Called by trainers after each evaluated epoch with ``(epoch, metrics)``, where ``metrics``
-#: holds at least ``val_acc`` (the pruner reads it). Returning ``True`` asks the trainer to
+#: holds at least the objective's ``val_<metric>`` (the pruner reads it). Returning ``True`` asks the trainer to
 #: stop this trial now (the pruner judged it hopeless); anything else means go on.
 EpochCallback = Callable[[int, Mapping[str, float]], bool | None]
 
@@ -64,8 +100,10 @@ class DataLoader(Protocol):
     """Produces the graph. May also define ``check()``: a cheap look (files present?) that
     ``autoglm validate`` and the start of a run call before anything is loaded."""
 
-    def load(self) -> "Data":
-        """Return a PyG ``Data`` with ``x``, ``edge_index``, ``y`` and ``train/val/test_mask``."""
+    def load(self) -> Any:
+        """Return the data the task takes: one PyG ``Data`` for node and link tasks (for node
+        classification with ``y`` and, optionally, ``train/val/test_mask``), a list or
+        PyG dataset of graphs for graph classification."""
 
 
 @runtime_checkable
@@ -88,19 +126,82 @@ class Tuner(Protocol):
         """Propose the next candidate, or None when the budget is spent."""
 
     def tell(self, candidate: Candidate, score: float | None) -> None:
-        """Report a candidate's validation score (higher is better); None means it failed."""
+        """Report a candidate's validation score, higher always better (for an objective whose
+        metric is minimised the kernel tells minus the metric); None means it failed."""
+
+
+@runtime_checkable
+class TaskData(Protocol):
+    """What a task made of the loader's data: split, checked, ready to train on."""
+
+    #: Facts for the run summary and for rebuilding a model (``num_features``, ``num_classes``, ...).
+    sizes: Mapping[str, Any]
+
+    def to(self, device: str) -> "TaskData":
+        """The same data on ``device`` (the trainer calls this once per run and device)."""
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What is learned: owns the data contract, the model's head, the loss, the metrics and the predictions.
+
+    The kernel never names a metric. It asks the task to :meth:`prepare` the
+    loader's data (check it, split it when it carries no split), to
+    :meth:`build` each trial's model around the model plugin's encoder, and to
+    write :meth:`predictions`; the trainer asks it for :meth:`batches`, the
+    :meth:`loss` and :meth:`evaluate`. Its :attr:`objective` says which metric
+    selects and in which direction.
+
+    Everything here is device-agnostic: it works on whatever device the trainer
+    put the model and the data on.
+    """
+
+    objective: Objective
+
+    def prepare(self, data: Any, *, seed: int) -> TaskData:
+        """Check the loader's data for this task and split it; bad data raises DataError."""
+
+    def build(self, encoder: Callable[[int, int], "torch.nn.Module"], sizes: Mapping[str, Any], params: Mapping[str, Any]) -> "torch.nn.Module":
+        """The trial's whole model: ``encoder(in_channels, out_channels)`` plus the task's head, set by ``params``."""
+
+    def batches(self, data: TaskData) -> Iterable[Any]:
+        """One epoch of training batches (the whole graph once, for a full-batch task)."""
+
+    def loss(self, model: "torch.nn.Module", batch: Any) -> "torch.Tensor":
+        """The training loss of one batch (a 0-d tensor, for ``backward``)."""
+
+    def evaluate(self, model: "torch.nn.Module", data: TaskData, splits: Sequence[str]) -> Mapping[str, "torch.Tensor"]:
+        """Metrics of each split as 0-d tensors named ``<split>_<metric>`` (``val_acc``, ``val_loss``, ...).
+
+        They must include ``<split>_<objective.metric>`` for each split asked.
+        Tensors, not floats, so the trainer reads all of them in one host sync.
+        """
+
+    def predictions(self, model: "torch.nn.Module", data: TaskData, split: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """The header and rows of ``predictions.csv`` for ``split`` (the kernel asks for ``test``)."""
+
+
+@runtime_checkable
+class PopulationTask(Protocol):
+    """A task whose trials a population trainer can batch: it exposes the plain PyG graph with masks."""
+
+    def population_graph(self, data: TaskData) -> "Data":
+        """The graph with ``x``, ``edge_index``, ``y`` and ``train/val_mask`` that ``fit_population`` trains on."""
 
 
 @runtime_checkable
 class Trainer(Protocol):
-    """Trains one model per trial.
+    """Trains one model per trial, on whatever the task asks.
 
-    ``fit`` must call ``on_epoch(epoch, metrics)`` after every evaluated epoch
-    (the kernel always passes one), with ``val_acc`` among the metrics, and stop
-    training at once when it returns ``True``: that is how the successive-halving
-    pruner ends hopeless trials early. Stopping means returning the usual
-    :class:`FitResult`, with the best weights so far. A trainer that ignores the
-    return value is still correct, its trials are simply never pruned.
+    ``fit`` runs the loop (optimizer, epochs, early stopping on the task's
+    objective, best weights kept, device); the task supplies the batches, the
+    loss and the metrics. ``fit`` must call ``on_epoch(epoch, metrics)`` after
+    every evaluated epoch (the kernel always passes one), with the objective's
+    ``val_<metric>`` among the metrics, and stop training at once when it
+    returns ``True``: that is how the successive-halving pruner ends hopeless
+    trials early. Stopping means returning the usual :class:`FitResult`, with
+    the best weights so far. A trainer that ignores the return value is still
+    correct, its trials are simply never pruned.
 
     A trainer may expose ``max_epochs`` (an int): the most epochs ``fit`` trains.
     The pruner then places no rung at or beyond it (a trial there has finished).
@@ -109,17 +210,28 @@ class Trainer(Protocol):
     def fit(
         self,
         model: "torch.nn.Module",
-        data: "Data",
+        data: TaskData,
         hparams: Mapping[str, Any],
         on_epoch: EpochCallback | None = None,
+        *,
+        task: Task,
     ) -> FitResult:
-        """Train on ``train_mask``, select the epoch on ``val_mask``; leave the best weights loaded.
+        """Train with ``task``'s batches and loss, select the epoch on its objective; leave the best weights loaded.
 
         Call ``on_epoch`` after each epoch; when it returns ``True``, stop and return what is best so far.
         """
 
-    def predict(self, model: "torch.nn.Module", data: "Data") -> "torch.Tensor":
-        """Class scores for every node, on the CPU."""
+    def evaluate(self, model: "torch.nn.Module", data: TaskData, run: Callable[[Any, Any], Any]) -> Any:
+        """``run(model, data)`` with both on the trainer's device, in eval mode, without gradients."""
+
+
+@runtime_checkable
+class Describable(Protocol):
+    """A component with facts worth recording in ``summary.json`` (a tuner's optimizer actually used,
+    a data loader's dataset name)."""
+
+    def describe(self) -> Mapping[str, Any]:
+        """A small JSON-ready mapping."""
 
 
 @runtime_checkable

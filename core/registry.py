@@ -16,14 +16,22 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from autoglm.core.errors import DuplicateComponentError, RegistryError, UnknownComponentError
 
-KINDS = ("data_loaders", "models", "tuners", "trainers", "reporters")
+KINDS = ("tasks", "data_loaders", "models", "tuners", "trainers", "reporters")
 #: Singular labels used in messages and configs.
 KIND_LABELS = {
+    "tasks": "task",
     "data_loaders": "data loader",
     "models": "model",
     "tuners": "tuner",
     "trainers": "trainer",
     "reporters": "reporter",
+}
+#: What ``register`` takes besides name, factory and summary, per kind: one table, so a new
+#: capability of a kind is one entry here and a field of :class:`Component`.
+KIND_DETAILS: dict[str, tuple[str, ...]] = {
+    "tasks": ("search_space",),
+    "models": ("search_space", "population", "population_key", "tasks"),
+    "trainers": ("search_space",),
 }
 _NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
 #: Positional inputs every model factory takes before its tunable parameters.
@@ -60,6 +68,11 @@ class Component:
     population: Callable[..., Any] | None = None
     #: Models only: ``population_key(params)``; members whose keys are equal can share one population.
     population_key: Callable[[Mapping[str, Any]], Any] | None = None
+    #: Models only: the tasks the model serves (None: every task, the default for a node encoder).
+    tasks: tuple[str, ...] | None = None
+
+    def serves(self, task: str) -> bool:
+        return self.tasks is None or task in self.tasks
 
     def option_names(self) -> list[str]:
         """Keyword options the factory accepts (for models: its tunable parameters)."""
@@ -100,6 +113,8 @@ class Registry:
         self.kind = kind
         self.label = KIND_LABELS[kind]
         self._components: dict[str, Component] = {}
+        #: name -> the owners of second (third, ...) registrations of a name; the first one stays registered.
+        self.conflicts: dict[str, list[Owner]] = {}
         self._frozen = False
         #: Plugins that failed to load, named in "unknown component" errors.
         self.failed_plugins: Mapping[str, str] = {}
@@ -114,10 +129,13 @@ class Registry:
         owner: Owner,
         *,
         summary: str | None = None,
-        search_space: Mapping[str, Any] | None = None,
-        population: Callable[..., Any] | None = None,
-        population_key: Callable[[Mapping[str, Any]], Any] | None = None,
+        **details: Any,
     ) -> Component:
+        """Add a component; raises RegistryError for anything that breaks the registry's rules.
+
+        ``details`` are the kind's extra facts (:data:`KIND_DETAILS`), e.g. a model's
+        ``search_space``. A duplicate name raises :class:`DuplicateComponentError`.
+        """
         if self._frozen:
             raise RegistryError(
                 f"cannot register {self.label} {name!r} from {owner}: the registry is frozen "
@@ -130,13 +148,22 @@ class Registry:
             )
         if not callable(factory):
             raise RegistryError(f"{self.label} {name!r} from {owner}: factory {factory!r} is not callable")
-        if name in self._components:
-            first = self._components[name].owner
-            raise DuplicateComponentError(
-                f"{self.label} {name!r} is registered twice: by {first} and by {owner}. "
-                "Uninstall or disable one of them (AUTOGLM_DISABLE_PLUGINS)"
+        accepted = KIND_DETAILS.get(self.kind, ())
+        unknown = sorted(set(details) - set(accepted))
+        if unknown:
+            raise RegistryError(
+                f"{self.label} {name!r} from {owner}: register() got {', '.join(unknown)}, which "
+                f"{self.label}s do not take; accepted: {', '.join(('summary', *accepted))}"
             )
-        factory_parameters(factory)  # every option must be a named, checkable parameter
+        if name in self._components:
+            self.conflicts.setdefault(name, []).append(owner)
+            raise DuplicateComponentError(self.duplicate_message(name))
+        try:
+            factory_parameters(factory)  # every option must be a named, checkable parameter
+        except RegistryError as exc:
+            raise RegistryError(f"{self.label} {name!r} from {owner}: {exc}") from None
+        search_space = details.get("search_space")
+        population, population_key = details.get("population"), details.get("population_key")
         for label, extra in (("population", population), ("population_key", population_key)):
             if extra is not None and (self.kind != "models" or not callable(extra)):
                 raise RegistryError(
@@ -144,19 +171,27 @@ class Registry:
                 )
         if population_key is not None and population is None:
             raise RegistryError(f"model {name!r} from {owner}: population_key needs a population factory")
+        tasks = details.get("tasks")
+        if tasks is not None:
+            if isinstance(tasks, str) or not all(isinstance(t, str) and t for t in tasks) or not tasks:
+                raise RegistryError(f"model {name!r} from {owner}: tasks must be a non-empty list of task names, got {tasks!r}")
+            tasks = tuple(tasks)
         space = dict(search_space or {})
         component = Component(
-            self.kind, name, factory, owner, (summary or _doc_line(factory)), space, population, population_key
+            self.kind, name, factory, owner, (summary or _doc_line(factory)), space, population, population_key, tasks
         )
         self._check_space(component)
         self._components[name] = component
         return component
 
+    def duplicate_message(self, name: str) -> str:
+        owners = [self._components[name].owner, *self.conflicts.get(name, [])]
+        return (
+            f"{self.label} {name!r} is registered twice: by {' and by '.join(str(o) for o in owners)}. "
+            "Uninstall or disable one of them (AUTOGLM_DISABLE_PLUGINS)"
+        )
+
     def _check_space(self, component: Component) -> None:
-        if self.kind not in ("models", "trainers"):
-            if component.search_space:
-                raise RegistryError(f"{self.label} {component.name!r}: only models and trainers take a search_space")
-            return
         if self.kind == "models":
             accepted = set(component.option_names())
             extra = sorted(set(component.search_space) - accepted)

@@ -15,6 +15,7 @@ def same_candidate(candidate: Candidate, record: TrialRecord) -> bool:
         candidate.model == record.model
         and _same_values(candidate.model_params, record.model_params)
         and _same_values(candidate.train_params, record.train_params)
+        and _same_values(candidate.task_params, record.task_params)
     )
 
 

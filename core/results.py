@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from autoglm.core.errors import shown
+from autoglm.core.protocols import Objective
+
+#: Ranking when no objective is given: higher is better.
+MAXIMIZE = Objective("score", "max")
 
 #: Trial numbers past this are not from a real run (a run of a million trials is already absurd).
 MAX_TRIAL = 10**9
@@ -42,6 +46,8 @@ class TrialRecord:
     pruned_at: int | None = None
     rungs: dict[str, float] = field(default_factory=dict)
     population: int | None = None
+    #: The task's own parameters (its head); empty for a task without any.
+    task_params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -111,15 +117,18 @@ _FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
         "an object of epoch -> number",
     ),
     "population": _check(lambda v: _is_int(v, 1), "a positive integer or null", optional=True),
+    "task_params": _check(lambda v: isinstance(v, dict), "a JSON object"),
 }
 
 
-def leaderboard(records: list[TrialRecord]) -> list[TrialRecord]:
-    """Finished trials by validation score (best first; ties go to the earlier trial), then pruned
-    trials the same way (their scores are partial), then failed and interrupted ones by number."""
+def leaderboard(records: list[TrialRecord], objective: Objective | None = None) -> list[TrialRecord]:
+    """Finished trials by validation score (best first by ``objective``, default: higher is better;
+    ties go to the earlier trial), then pruned trials the same way (their scores are partial),
+    then failed and interrupted ones by number."""
+    utility = (objective or MAXIMIZE).utility
 
     def by_score(status: str) -> list[TrialRecord]:
-        return sorted((r for r in records if r.status == status), key=lambda r: (-(r.val_score or 0.0), r.trial))
+        return sorted((r for r in records if r.status == status), key=lambda r: (-utility(r.val_score or 0.0), r.trial))
 
     rest = sorted((r for r in records if r.status not in ("ok", "pruned")), key=lambda r: r.trial)
     return by_score("ok") + by_score("pruned") + rest
@@ -136,6 +145,9 @@ class RunInfo:
     dataset: dict[str, Any] = field(default_factory=dict)
     #: Finished trials carried over from an earlier process (``resume``); 0 for a fresh run.
     resumed_trials: int = 0
+    #: The task's name and what it optimises (the metric every score of this run is in).
+    task: str = "node_classification"
+    objective: Objective = field(default_factory=lambda: Objective("acc", "max"))
 
 
 @dataclass
@@ -144,18 +156,35 @@ class RunResult:
 
     run_dir: Path
     best: TrialRecord
-    test_accuracy: float
+    #: The objective's metric on the test split: the mean over the selected configuration's seeds.
+    test_score: float
     trials: list[TrialRecord]
     seed: int
     wall_time_s: float
     summary: dict[str, Any]
-    #: ``test_accuracy`` is the mean over the selected configuration's seeds; this is their spread.
+    #: The spread of ``test_score`` over the seeds.
     test_std: float = 0.0
     test_seeds: int = 1
+    objective: Objective = MAXIMIZE
+
+    @property
+    def val_score(self) -> float:
+        """The selected trial's validation score (the objective's metric)."""
+        return float(self.best.val_score or 0.0)
+
+    @property
+    def metric(self) -> str:
+        return self.objective.metric
+
+    @property
+    def test_accuracy(self) -> float:
+        """``test_score``, under the name node classification had before tasks (its metric is accuracy)."""
+        return self.test_score
 
     @property
     def val_accuracy(self) -> float:
-        return float(self.best.val_score or 0.0)
+        """``val_score``, under its name from before tasks."""
+        return self.val_score
 
     def leaderboard(self) -> list[TrialRecord]:
-        return leaderboard(self.trials)
+        return leaderboard(self.trials, self.objective)

@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 import yaml
 
 from autoglm.core.errors import ConfigError, RunError, UsageError, describe_os_error
+from autoglm.core.protocols import Objective
 from autoglm.core.results import TrialRecord, leaderboard
 from autoglm.core.runlock import LOCK, RunLock
 
@@ -301,14 +302,16 @@ class RunDirectory:
         with self.writing(name) as path:
             atomic_write(path, write)
 
-    def write_leaderboard(self, records: Iterable[TrialRecord]) -> None:
+    def write_leaderboard(self, records: Iterable[TrialRecord], objective: Objective) -> None:
+        """Trials best first by ``objective``; the score column is named after its metric (``val_acc``)."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(
-            ["rank", "trial", "model", "val_score", "best_epoch", "epochs", "duration_s", "status", "pruned_at", "params"]
+            ["rank", "trial", "model", objective.key, "best_epoch", "epochs", "duration_s", "status", "pruned_at", "params"]
         )
-        for rank, r in enumerate(leaderboard(list(records)), start=1):
-            params = json.dumps({"model": r.model_params, "train": r.train_params}, sort_keys=True)
+        for rank, r in enumerate(leaderboard(list(records), objective), start=1):
+            parts = {"model": r.model_params, "train": r.train_params} | ({"task": r.task_params} if r.task_params else {})
+            params = json.dumps(parts, sort_keys=True)
             score = "" if r.val_score is None else f"{r.val_score:.4f}"
             writer.writerow(
                 [rank, r.trial, r.model, score, r.best_epoch, r.epochs, f"{r.duration_s:.2f}", r.status, r.pruned_at, params]
@@ -318,12 +321,12 @@ class RunDirectory:
     def write_json(self, name: str, payload: Mapping[str, Any]) -> None:
         self.write_text(name, json.dumps(payload, indent=2, sort_keys=False) + "\n")
 
-    def write_predictions(self, rows: Iterable[tuple[int, int, int, float]]) -> None:
+    def write_predictions(self, header: Iterable[str], rows: Iterable[Iterable[Any]]) -> None:
+        """The task's prediction rows for the test split, under its header."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["node", "y_true", "y_pred", "confidence"])
-        for node, truth, pred, confidence in rows:
-            writer.writerow([node, truth, pred, f"{confidence:.6f}"])
+        writer.writerow(list(header))
+        writer.writerows(rows)
         self.write_text(PREDICTIONS, buffer.getvalue())
 
     # -- reading (what a resume or `show` trusts is checked first) -----------

@@ -10,7 +10,7 @@ would have.
 
 Trials are pruned as they train (successive halving, :mod:`autoglm.core.pruning`,
 on unless the config's ``pruning`` turns it off): the trainer's epoch callback
-reports each epoch's validation accuracy, and a trial that trails the earlier
+reports each epoch's validation score (the task's objective), and a trial that trails the earlier
 ones at a rung is stopped there and recorded ``pruned``. Its partial score goes
 to the tuner but it is never selected. Every record keeps the rung values its
 trial reached, and resume feeds them back to a fresh pruner in order, so the
@@ -35,9 +35,8 @@ from autoglm.core.artifacts import save_best_model
 from autoglm.core.config import RunConfig
 from autoglm.core.epoch_hook import EpochHook
 from autoglm.core.errors import AutoglmError, DataError, RunError, RunInterrupted, failure_reason, is_out_of_memory
-from autoglm.core.graph import check_graph
 from autoglm.core.parallel import WorkerLost, WorkerPool
-from autoglm.core.protocols import Candidate, Closeable, FitResult, WritesFiles
+from autoglm.core.protocols import Candidate, Closeable, Describable, FitResult, Objective, PopulationTask, WritesFiles
 from autoglm.core.pruning import SuccessiveHalvingPruner
 from autoglm.core.replay import describe_point, same_candidate
 from autoglm.core.reporting import ReporterGroup
@@ -112,6 +111,8 @@ class Runner:
     def _build(self) -> None:
         components = self.engine.build_components(self.config)
         self.trainer, self.tuner, self.loader = components.trainer, components.tuner, components.data_loader
+        self.task = components.task
+        self.objective: Objective = self.task.objective
         extra = [(f"host#{i}", r) for i, r in enumerate(self.extra_reporters)]
         self.reporters = ReporterGroup(components.reporters + extra)
         settings = self.config.pruning
@@ -135,7 +136,8 @@ class Runner:
                     log.error("reporter %r failed to declare its files (%s); they are not checked", label, exc)
         return claims
 
-    def _load_data(self) -> tuple[Any, dict[str, int]]:
+    def _load_data(self) -> tuple[Any, dict[str, Any]]:
+        """The loader's data, prepared (checked, split) by the task; every failure is one DataError."""
         name = self.config.data.name
         try:
             data = self.loader.load()
@@ -149,7 +151,16 @@ class Runner:
                 f"data loader {name!r} ran out of memory loading the data (data.options: {options}); "
                 "the dataset does not fit this machine's memory"
             ) from None
-        return data, check_graph(data, source=name)
+        task = self.config.task.name
+        try:
+            prepared = self.task.prepare(data, seed=self.seed)
+        except AutoglmError as exc:
+            raise DataError(f"data loader {name!r}: {exc} (task {task!r})") from None
+        except Exception as exc:
+            raise DataError(
+                f"task {task!r} cannot use the data of loader {name!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        return prepared, {"loader": name, **_describe(self.loader), **dict(prepared.sizes)}
 
     # -- the run ---------------------------------------------------------
 
@@ -207,7 +218,10 @@ class Runner:
             in_flight(self.config.round_size)
         self.tuner.setup(self.engine.search_space(self.config), seed=self.seed)
         kept, pending = self._restore() if self.resume else (0, None)
-        info = RunInfo(self.run_dir.path, resolved, self.seed, int(self.tuner.budget), sizes, resumed_trials=kept)
+        info = RunInfo(
+            self.run_dir.path, resolved, self.seed, int(self.tuner.budget), sizes, resumed_trials=kept,
+            task=self.config.task.name, objective=self.objective,
+        )
         self.reporters.emit("on_run_start", info)
         try:
             with WorkerPool(self._run_unit, self.config.workers) as self._pool:
@@ -275,9 +289,13 @@ class Runner:
             self.run_dir.rewrite_trials(self.records)  # trials.jsonl in trial order again
         for index, candidate in round_.asked:  # the tuner and the pruner learn in trial order
             record = finished[index]
-            self.tuner.tell(candidate, record.val_score if record.scored else None)
+            self.tuner.tell(candidate, self._told(record))
             if self.pruner is not None:
                 self.pruner.record(record.rungs)
+
+    def _told(self, record: TrialRecord) -> float | None:
+        """What the tuner hears of a trial: its score with higher always better, or None if it failed."""
+        return self.objective.utility(record.val_score) if record.scored else None
 
     def _units(self, todo: list[tuple[int, Candidate]]) -> list[list[tuple[int, Candidate]]]:
         """Split a round into what trains as one piece: a population of one architecture, or a single trial."""
@@ -292,13 +310,22 @@ class Runner:
                 groups.setdefault(key, []).append((index, candidate))
         units = singles + [members[i : i + size] for members in groups.values() for i in range(0, len(members), size)]
         # Bare candidates: a tuner's handle (a nevergrad object) stays in this process.
-        bare = [[(i, Candidate(c.model, dict(c.model_params), dict(c.train_params))) for i, c in unit] for unit in units]
+        bare = [
+            [(i, Candidate(c.model, dict(c.model_params), dict(c.train_params), task_params=dict(c.task_params))) for i, c in unit]
+            for unit in units
+        ]
         return sorted(bare, key=lambda unit: unit[0][0])
 
     def _population_key(self, candidate: Candidate) -> Any:
         """The batch a candidate may share, or None when it trains alone."""
         component = self.engine.component("models", candidate.model)
         if component.population is None or not callable(getattr(self.trainer, "fit_population", None)):
+            return None
+        if not isinstance(self.task, PopulationTask) or candidate.task_params:
+            self._say_once(
+                "population-task", logging.INFO,
+                "population: task %r trains its trials one at a time", self.config.task.name,
+            )
             return None
         if component.population_key is None:
             return (candidate.model,)
@@ -333,7 +360,7 @@ class Runner:
         self.records.append(record)
         self.run_dir.append_trial(record)
         self._running.pop(record.trial, None)
-        if record.ok and fit is not None and (self._best is None or _ranks_above(record, self._best[0])):
+        if record.ok and fit is not None and (self._best is None or self._ranks_above(record, self._best[0])):
             self._best = (record, fit.state_dict)
             self.run_dir.save_checkpoint(record.trial, fit.state_dict)
 
@@ -376,7 +403,7 @@ class Runner:
                 break
             for index, candidate in asked:
                 record = known[index]
-                self.tuner.tell(candidate, record.val_score if record.scored else None)
+                self.tuner.tell(candidate, self._told(record))
                 if self.pruner is not None:
                     self.pruner.record(record.rungs)
         stray = sorted(set(finished) - {r.trial for r in self.records})
@@ -388,7 +415,7 @@ class Runner:
             )
         kept = sorted(finished.values(), key=lambda r: r.trial)
         self.run_dir.rewrite_trials(kept)  # drops interrupted records and a torn last line
-        best = next((r for r in leaderboard(kept) if r.ok), None)
+        best = next((r for r in leaderboard(kept, self.objective) if r.ok), None)
         if best is not None:
             self._best = (best, self._best_weights(best))
         log.info(
@@ -411,7 +438,7 @@ class Runner:
         state = self.run_dir.load_checkpoint(best.trial)
         if state is not None:
             try:  # the weights must fit the model the record describes, or selection would crash on them
-                self._build_model(best.model, best.model_params).load_state_dict(state)
+                self._build_model(best.model, best.model_params, best.task_params).load_state_dict(state)
             except Exception as exc:
                 detail = " ".join(str(exc).split())[:300]
                 raise RunError(
@@ -421,8 +448,7 @@ class Runner:
             return state
         # Killed between the record and its checkpoint: the trial's own seed rebuilds it.
         log.warning("no checkpoint of the best trial %d; retraining it with its recorded seed", best.trial)
-        candidate = Candidate(best.model, dict(best.model_params), dict(best.train_params))
-        again, fit = self._trial(best.trial, candidate, report=False)
+        again, fit = self._trial(best.trial, _candidate_of(best), report=False)
         if fit is None:
             raise RunError(f"cannot resume: retraining the best trial {best.trial} failed: {again.error}")
         if again.val_score != best.val_score:
@@ -439,11 +465,11 @@ class Runner:
             self.records.append(record)
             self.run_dir.append_trial(record)
         self._running.clear()
-        self.run_dir.write_leaderboard(self.records)
+        self.run_dir.write_leaderboard(self.records, self.objective)
         summary = self._summary(started_at)
         summary.update(status="interrupted", wall_time_s=round(time.perf_counter() - started, 2))
         if self._best is not None:
-            summary["best"] = _best_entry(self._best[0])
+            summary["best"] = self._best_entry(self._best[0])
         self.run_dir.write_json(SUMMARY, summary)
         finished = sum(r.status in FINISHED for r in self.records)
         where = str(self.run_dir.path)
@@ -460,6 +486,7 @@ class Runner:
             model_params=dict(candidate.model_params),
             train_params=dict(candidate.train_params),
             seed=trial_seed(self.seed, index) if seed is None else seed,
+            task_params=dict(candidate.task_params),
         )
 
     def _trial(
@@ -474,8 +501,10 @@ class Runner:
         on_epoch = self._epoch_hook(index, report)
         try:
             torch.manual_seed(record.seed)
-            model = self._build_model(candidate.model, candidate.model_params)
-            outcome: FitResult | BaseException = self.trainer.fit(model, self.data, dict(candidate.train_params), on_epoch)
+            model = self._build_model(candidate.model, candidate.model_params, candidate.task_params)
+            outcome: FitResult | BaseException = self.trainer.fit(
+                model, self.data, dict(candidate.train_params), on_epoch, task=self.task
+            )
         except Exception as exc:  # one trial's failure never ends the search
             outcome = exc
         fit = self._settle(record, outcome, on_epoch, report)
@@ -504,9 +533,10 @@ class Runner:
             )
             for slot, (record, (_, candidate)) in enumerate(zip(records, members)):
                 torch.manual_seed(record.seed)
-                batch.load_member(slot, self._build_model(model, candidate.model_params).state_dict())
+                batch.load_member(slot, self._build_model(model, candidate.model_params, {}).state_dict())
             torch.manual_seed(records[0].seed)
-            outcomes = self.trainer.fit_population(batch, self.data, [dict(c.train_params) for _, c in members], hooks)
+            graph = self.task.population_graph(self.data)
+            outcomes = self.trainer.fit_population(batch, graph, [dict(c.train_params) for _, c in members], hooks)
             if len(outcomes) != len(members):
                 raise RunError(f"fit_population returned {len(outcomes)} results for {len(members)} members")
         except Exception as exc:
@@ -570,22 +600,33 @@ class Runner:
             self._warned.add(key)
             log.log(level, message, *args)
 
-    def _build_model(self, name: str, params: dict[str, Any]) -> Any:
-        component = self.engine.component("models", name)
-        return component.factory(self.sizes["num_features"], self.sizes["num_classes"], **params)
+    def _build_model(self, name: str, params: Mapping[str, Any], task_params: Mapping[str, Any]) -> Any:
+        """The trial's model: the task builds it around the model plugin's encoder."""
+        factory = self.engine.component("models", name).factory
+
+        def encoder(in_channels: int, out_channels: int) -> Any:
+            return factory(in_channels, out_channels, **params)
+
+        return self.task.build(encoder, self.sizes, dict(task_params))
+
+    def _ranks_above(self, record: TrialRecord, other: TrialRecord) -> bool:
+        """The leaderboard's order: the better objective first, the earlier trial on a tie."""
+        utility = self.objective.utility
+        return (utility(record.val_score), -record.trial) > (utility(other.val_score), -other.trial)
 
     # -- the end ---------------------------------------------------------
 
     def _summary(self, started_at: str) -> dict[str, Any]:
         return {
             "status": "ok",
-            "task": self.config.task,
+            "task": self.config.task.name,
+            "objective": self.objective.to_dict(),
             "seed": self.seed,
             "started_at": started_at,
             "trials": {"total": len(self.records)}
             | {status: sum(r.status == status for r in self.records) for status in STATUSES},
             "pruning": self._pruning_summary(),
-            "dataset": {"name": self.config.data.name, **self.sizes},
+            "dataset": dict(self.sizes),
             "tuner": {"name": self.config.tuner.name, **_describe(self.tuner)},
             "versions": versions(),
         }
@@ -597,8 +638,7 @@ class Runner:
         return summary
 
     def _finish(self, started: float, started_at: str) -> RunResult:
-        board = leaderboard(self.records)
-        self.run_dir.write_leaderboard(board)
+        self.run_dir.write_leaderboard(self.records, self.objective)
         summary = self._summary(started_at)
         if self._best is None:
             reasons = sorted({r.error or "unknown" for r in self.records})
@@ -610,20 +650,21 @@ class Runner:
         chosen, compared = self._select()
         for run in chosen.runs:  # test is touched here only, for the selected configuration
             if run.ok:
-                run.test_accuracy = self._test_predictions(chosen.record, run.state_dict)[0]
-        test_mean, test_std = mean_std([run.test_accuracy for run in chosen.runs])
+                run.test_score = self._test(chosen.record, run.state_dict)[0]
+        test_mean, test_std = mean_std([run.test_score for run in chosen.runs])
         kept = chosen.kept_run()
         best = chosen.record
-        kept_accuracy, predictions = self._test_predictions(best, kept.state_dict)
-        self.run_dir.write_predictions(predictions)
+        kept_score, (header, rows) = self._test(best, kept.state_dict, predictions=True)
+        self.run_dir.write_predictions(header, rows)
         save_best_model(
             self.run_dir,
             kept.state_dict,
             {
+                "task": self.config.task.to_dict(),
+                "task_params": best.task_params,
+                "sizes": {k: v for k, v in self.sizes.items() if isinstance(v, (int, float, str, bool))},
                 "model": best.model,
                 "model_params": best.model_params,
-                "in_channels": self.sizes["num_features"],
-                "out_channels": self.sizes["num_classes"],
                 "owner": str(self.engine.component("models", best.model).owner),
                 "trial": best.trial,
                 "seed": kept.seed,
@@ -632,29 +673,43 @@ class Runner:
         wall = round(time.perf_counter() - started, 2)
         seeds = sum(run.ok for run in chosen.runs)
         summary.update(
-            best=_best_entry(best) | {"val_mean": chosen.val_mean, "val_std": chosen.val_std},
+            best=self._best_entry(best) | {"val_mean": chosen.val_mean, "val_std": chosen.val_std},
             test={
-                "accuracy": test_mean,
-                "accuracy_std": test_std,
+                "metric": self.objective.metric,
+                "score": test_mean,
+                "score_std": test_std,
                 "seeds": seeds,
-                "saved_model_accuracy": kept_accuracy,
-                "num_nodes": len(predictions),
+                "saved_model_score": kept_score,
+                "rows": len(rows),
             },
             selection=self.config.selection.to_dict() | {"contenders": [c.to_dict() for c in compared]},
             wall_time_s=wall,
         )
         self.run_dir.write_json(SUMMARY, summary)
         result = RunResult(
-            self.run_dir.path, best, test_mean, list(self.records), self.seed, wall, summary, test_std=test_std, test_seeds=seeds
+            self.run_dir.path, best, test_mean, list(self.records), self.seed, wall, summary,
+            test_std=test_std, test_seeds=seeds, objective=self.objective,
         )
         self.reporters.emit("on_run_end", result)
         return result
+
+    def _best_entry(self, best: TrialRecord) -> dict[str, Any]:
+        return {
+            "trial": best.trial,
+            "model": best.model,
+            "model_params": best.model_params,
+            "train_params": best.train_params,
+            "task_params": best.task_params,
+            "metric": self.objective.metric,
+            "val_score": best.val_score,
+            "best_epoch": best.best_epoch,
+        }
 
     def _select(self) -> tuple[Contender, list[Contender]]:
         """Re-train the best configurations with fresh seeds and choose by mean validation score."""
         spec = self.config.selection
         best_record, best_state = self._best
-        top = contenders(self.records, spec.top_k) if spec.enabled else [best_record]
+        top = contenders(self.records, spec.top_k, self.objective) if spec.enabled else [best_record]
         if spec.enabled:
             log.info("selection: re-training the top %d configuration(s) with %d more seed(s) each", len(top), spec.seeds - 1)
         jobs = [(record, k, reseed(self.seed, record.trial, k)) for record in top for k in range(1, spec.seeds)]
@@ -664,7 +719,7 @@ class Runner:
             kept = best_state if record.trial == best_record.trial else None
             runs = [SeedRun(0, record.seed, record.val_score, kept)]
             runs += [retrained[(record.trial, k)] for k in range(1, spec.seeds)]
-            compared.append(Contender(record, runs))
+            compared.append(Contender(record, runs, self.objective))
         chosen = choose(compared)
         for run in chosen.runs:
             if run.ok and run.state_dict is None:  # the trial's own weights were not kept: its seed rebuilds them
@@ -677,7 +732,7 @@ class Runner:
         if not remote:
             return {(record.trial, k): self._retrain(record, k, seed) for record, k, seed in jobs}
         units = [
-            _Unit([(record.trial, Candidate(record.model, dict(record.model_params), dict(record.train_params)))], None, True, [seed])
+            _Unit([(record.trial, _candidate_of(record))], None, True, [seed])
             for record, _, seed in jobs
         ]
         by_seed = {(record.trial, seed): k for record, k, seed in jobs}
@@ -692,8 +747,7 @@ class Runner:
         return done
 
     def _retrain(self, record: TrialRecord, k: int, seed: int) -> SeedRun:
-        candidate = Candidate(record.model, dict(record.model_params), dict(record.train_params))
-        again, fit = self._trial(record.trial, candidate, report=False, seed=seed)
+        again, fit = self._trial(record.trial, _candidate_of(record), report=False, seed=seed)
         return self._seed_run(again, fit, k)
 
     @staticmethod
@@ -703,21 +757,19 @@ class Runner:
             return SeedRun(k, again.seed, None, None, again.error)
         return SeedRun(k, again.seed, again.val_score, fit.state_dict)
 
-    def _test_predictions(
-        self, record: TrialRecord, state_dict: Mapping[str, Any] | None
-    ) -> tuple[float, list[tuple[int, int, int, float]]]:
-        """Test accuracy of one set of weights, and its (node, truth, prediction, confidence) rows."""
-        import torch
-
-        model = self._build_model(record.model, record.model_params)
+    def _test(
+        self, record: TrialRecord, state_dict: Mapping[str, Any] | None, *, predictions: bool = False
+    ) -> tuple[float, Any]:
+        """The objective's metric on the test split for one set of weights (and the task's prediction rows)."""
+        model = self._build_model(record.model, record.model_params, record.task_params)
         model.load_state_dict(state_dict)
-        scores = self.trainer.predict(model, self.data).detach().cpu()
-        test_mask = self.data.test_mask.cpu()
-        confidence, pred = torch.softmax(scores.float(), dim=-1).max(dim=-1)
-        y = self.data.y.cpu()
-        accuracy = float((pred[test_mask] == y[test_mask]).float().mean())
-        rows = [(n, int(y[n]), int(pred[n]), float(confidence[n])) for n in test_mask.nonzero().view(-1).tolist()]
-        return accuracy, rows
+        key = f"test_{self.objective.metric}"
+
+        def score(model: Any, data: Any) -> tuple[float, Any]:
+            value = float(self.task.evaluate(model, data, ("test",))[key])
+            return value, (self.task.predictions(model, data, "test") if predictions else None)
+
+        return self.trainer.evaluate(model, self.data, score)
 
 
 @dataclass
@@ -740,26 +792,16 @@ class _Unit:
     seeds: list[int] | None = None
 
 
-def _ranks_above(record: TrialRecord, other: TrialRecord) -> bool:
-    """The leaderboard's order: higher validation score first, the earlier trial on a tie."""
-    return (record.val_score, -record.trial) > (other.val_score, -other.trial)
+def _candidate_of(record: TrialRecord) -> Candidate:
+    """The proposal a record was trained from (to train it again)."""
+    return Candidate(record.model, dict(record.model_params), dict(record.train_params), task_params=dict(record.task_params))
 
 
-def _best_entry(best: TrialRecord) -> dict[str, Any]:
-    return {
-        "trial": best.trial,
-        "model": best.model,
-        "model_params": best.model_params,
-        "train_params": best.train_params,
-        "val_accuracy": best.val_score,
-        "best_epoch": best.best_epoch,
-    }
 
 
 def _describe(component: Any) -> dict[str, Any]:
-    """A component's optional ``describe()``: facts decided at run time (e.g. the optimizer used)."""
-    describe = getattr(component, "describe", None)
-    return dict(describe()) if callable(describe) else {}
+    """A component's optional ``describe()``: facts decided at run time (the optimizer used, the dataset's name)."""
+    return dict(component.describe()) if isinstance(component, Describable) else {}
 
 
 def versions() -> dict[str, str | None]:

@@ -19,7 +19,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from autoglm.core.results import TrialRecord, leaderboard
+from autoglm.core.protocols import Objective
+from autoglm.core.results import MAXIMIZE, TrialRecord, leaderboard
 
 
 def reseed(run_seed: int, trial: int, k: int) -> int:
@@ -37,16 +38,17 @@ class SeedRun:
     #: Weights on the CPU (None when not kept, or the run failed).
     state_dict: Mapping[str, Any] | None = field(default=None, repr=False)
     error: str | None = None
-    test_accuracy: float | None = None
+    #: The objective's metric on the test split (only the selected configuration's runs get one).
+    test_score: float | None = None
 
     @property
     def ok(self) -> bool:
         return self.val_score is not None and math.isfinite(self.val_score)
 
     def to_dict(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {"seed": self.seed, "val_accuracy": self.val_score}
-        if self.test_accuracy is not None:
-            entry["test_accuracy"] = self.test_accuracy
+        entry: dict[str, Any] = {"seed": self.seed, "val_score": self.val_score}
+        if self.test_score is not None:
+            entry["test_score"] = self.test_score
         if self.error:
             entry["error"] = self.error
         return entry
@@ -58,6 +60,7 @@ class Contender:
 
     record: TrialRecord
     runs: list[SeedRun]
+    objective: Objective = MAXIMIZE
 
     @property
     def val_mean(self) -> float:
@@ -69,7 +72,7 @@ class Contender:
 
     def kept_run(self) -> SeedRun:
         """The run whose model is saved: the best validation score (the earliest of equals)."""
-        return max((r for r in self.runs if r.ok), key=lambda r: (r.val_score, -r.k))
+        return max((r for r in self.runs if r.ok), key=lambda r: (self.objective.utility(r.val_score), -r.k))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,16 +84,16 @@ class Contender:
         }
 
 
-def contenders(records: list[TrialRecord], top_k: int) -> list[TrialRecord]:
+def contenders(records: list[TrialRecord], top_k: int, objective: Objective = MAXIMIZE) -> list[TrialRecord]:
     """The ``top_k`` best finished trials (pruned and failed ones never compete)."""
-    return [r for r in leaderboard(records) if r.ok][:top_k]
+    return [r for r in leaderboard(records, objective) if r.ok][:top_k]
 
 
 def choose(candidates: list[Contender]) -> Contender:
-    """The highest mean validation score; among equals, the better-ranked search trial."""
+    """The best mean validation score (by each contender's objective); among equals, the better-ranked search trial."""
     if not candidates:
         raise ValueError("no contender to choose from")
-    return max(enumerate(candidates), key=lambda item: (item[1].val_mean, -item[0]))[1]
+    return max(enumerate(candidates), key=lambda item: (item[1].objective.utility(item[1].val_mean), -item[0]))[1]
 
 
 def mean_std(values: list[float | None]) -> tuple[float, float]:

@@ -80,6 +80,18 @@ def tiny_config(
     return config
 
 
+def fit_graph(trainer: Any, model: Any, graph: Any, hparams: dict[str, Any], on_epoch: Any = None, *, seed: int = 0) -> Any:
+    """``trainer.fit`` on a plain node-classification graph, through the built-in task as a run does.
+
+    For testing a trainer (or a model) on a graph of your own: the graph is
+    checked and indexed by ``node_classification`` (its masks, or a seeded split).
+    """
+    from autoglm.plugins_builtin.node_classification import NodeClassification
+
+    task = NodeClassification()
+    return trainer.fit(model, task.prepare(graph, seed=seed), hparams, on_epoch, task=task)
+
+
 def check_model(engine: Engine, name: str, *, samples: int = 3, seed: int = 0) -> None:
     """Build a registered model at several points of its space and check its output shape."""
     import random

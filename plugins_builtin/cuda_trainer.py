@@ -1,4 +1,4 @@
-"""Full-batch trainer for CPU or CUDA, with early stopping on validation accuracy.
+"""The trainer for CPU or CUDA: Adam over the task's batches, early stopping on the task's objective.
 
 Named ``cuda`` because it is the one that uses a GPU when there is one; with
 ``device: auto`` it falls back to the CPU and says so in the log.
@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import math
 import re
-from typing import Annotated, Any, Mapping, Sequence
+from typing import Annotated, Any, Callable, Mapping, Sequence
 
-from autoglm.plugins import Between, EpochCallback, FitResult, Float, TrialError, hookimpl
+from autoglm.plugins import Between, EpochCallback, FitResult, Float, Task, TrialError, hookimpl
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +82,11 @@ class FullBatchTrainer:
             self._cached = (id(data), data.to(self.device))
         return self._cached[1]
 
-    def fit(self, model: Any, data: Any, hparams: Mapping[str, Any], on_epoch: Any = None) -> FitResult:
+    def fit(
+        self, model: Any, data: Any, hparams: Mapping[str, Any], on_epoch: Any = None, *, task: Task
+    ) -> FitResult:
+        """Adam on the task's loss; keeps the epoch with the best objective (lowest validation loss among equals)."""
         import torch
-        import torch.nn.functional as F
 
         params = dict(hparams)
         lr = float(params.pop("lr", 0.01))
@@ -94,54 +96,53 @@ class FullBatchTrainer:
         data = self._on_device(data)
         model = model.to(self.device)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-        x, edge_index, y = data.x, data.edge_index, data.y
-        # Index tensors once per fit: a boolean mask costs a nonzero() (a host sync on CUDA) per use.
-        train_idx, val_idx = _as_index(data.train_mask), _as_index(data.val_mask)
-        y_train, y_val = y[train_idx], y[val_idx]
         autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.amp)
+        objective = task.objective
+        key, train_key = objective.key, f"train_{objective.metric}"
 
-        best = (-1.0, float("inf"))  # (validation accuracy, validation loss) of the best epoch
+        best = (float("-inf"), float("inf"))  # (utility of the objective, validation loss) of the best epoch
         best_state: dict[str, Any] = {}
-        best_epoch, train_at_best, stale, epoch = 0, None, 0, 0
+        best_epoch, best_score, train_at_best, stale, epoch = 0, None, None, 0, 0
         for epoch in range(1, self.max_epochs + 1):
             model.train()
-            optimizer.zero_grad(set_to_none=True)
-            with autocast:
-                out = model(x, edge_index)
-                loss = F.cross_entropy(out[train_idx].float(), y_train)
-            loss.backward()
-            optimizer.step()
+            losses = []
+            for batch in task.batches(data):
+                optimizer.zero_grad(set_to_none=True)
+                with autocast:
+                    loss = task.loss(model, batch)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.detach().float())
 
             model.eval()
             with torch.no_grad(), autocast:
-                out = model(x, edge_index).float()
+                evaluated = task.evaluate(model, data, ("train", "val"))
+            names = ["loss", *evaluated]
             with torch.no_grad():
-                pred = out.argmax(dim=-1)
-                metrics = torch.stack([
-                    loss.detach().float(),
-                    (pred[train_idx] == y_train).float().mean(),
-                    (pred[val_idx] == y_val).float().mean(),
-                    F.cross_entropy(out[val_idx], y_val),
-                ])
-            # One host sync per epoch for all four numbers. A non-finite loss ends the trial here,
+                values = torch.stack([torch.stack(losses).mean(), *(v.detach().float().reshape(()) for v in evaluated.values())])
+            # One host sync per epoch for every number. A non-finite loss ends the trial here,
             # after its optimizer step: nothing from that step is kept (best_state is a copy).
-            train_loss, train_acc, val_acc, val_loss = metrics.tolist()
-            if not math.isfinite(train_loss):
-                raise TrialError(f"training loss became {train_loss} at epoch {epoch}")
-            # Best = highest validation accuracy; among equal accuracies, lowest validation loss.
-            if val_acc > best[0] or (val_acc == best[0] and val_loss < best[1]):
-                best = (val_acc, val_loss)
+            metrics_now = dict(zip(names, values.tolist()))
+            if not math.isfinite(metrics_now["loss"]):
+                raise TrialError(f"training loss became {metrics_now['loss']} at epoch {epoch}")
+            if key not in metrics_now:
+                raise TrialError(f"task metrics {sorted(metrics_now)} lack the objective {key!r}")
+            score = metrics_now[key]
+            current = (objective.utility(score), metrics_now.get("val_loss", 0.0))
+            if current[0] > best[0] or (current[0] == best[0] and current[1] < best[1]):
+                best = current
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-                best_epoch, train_at_best, stale = epoch, train_acc, 0
+                best_epoch, best_score, train_at_best, stale = epoch, score, metrics_now.get(train_key), 0
             else:
                 stale += 1
-            metrics_now = {"loss": train_loss, "train_acc": train_acc, "val_acc": val_acc, "val_loss": val_loss}
             if on_epoch is not None and on_epoch(epoch, metrics_now) is True:
                 break  # pruned: the best weights so far (this epoch included) are kept below
             if stale >= self.patience:
                 break
+        if best_score is None or not math.isfinite(best_score):
+            raise TrialError(f"the validation {objective.metric} was never finite")
         model.load_state_dict(best_state)
-        return FitResult(val_score=best[0], best_epoch=best_epoch, epochs=epoch, state_dict=best_state, train_score=train_at_best)
+        return FitResult(val_score=best_score, best_epoch=best_epoch, epochs=epoch, state_dict=best_state, train_score=train_at_best)
 
     def fit_population(
         self,
@@ -307,14 +308,19 @@ class FullBatchTrainer:
                 compact()
         return [r if r is not None else RuntimeError("member never trained") for r in results]
 
-    def predict(self, model: Any, data: Any) -> Any:
+    def predict(self, model: Any, graph: Any) -> Any:
+        """``model(x, edge_index)`` of a plain graph on this trainer's device, as float32 on the CPU (for tests and tools)."""
+        return self.evaluate(model, graph, lambda m, g: m(g.x, g.edge_index).float().cpu())
+
+    def evaluate(self, model: Any, data: Any, run: Callable[[Any, Any], Any]) -> Any:
+        """``run(model, data)`` on this trainer's device, in eval mode, without gradients (and in bfloat16 with amp)."""
         import torch
 
         data = self._on_device(data)
         model = model.to(self.device)
         model.eval()
         with torch.no_grad(), torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.amp):
-            return model(data.x, data.edge_index).float().cpu()
+            return run(model, data)
 
 
 def _as_index(mask: Any) -> Any:

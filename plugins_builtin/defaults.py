@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from autoglm.plugins import hookimpl
 
-DEFAULTS = {"tuner": "nevergrad", "trainer": "cuda", "reporter": "console"}
+DEFAULTS = {"task": "node_classification", "tuner": "nevergrad", "trainer": "cuda", "reporter": "console"}
 
 
 @hookimpl(trylast=True)

@@ -41,7 +41,9 @@ class JsonlReporter:
         self._write({"event": "trial_end", **record.to_dict()})
 
     def on_run_end(self, result: RunResult) -> None:
-        self._write({"event": "run_end", "best_trial": result.best.trial, "test_accuracy": result.test_accuracy})
+        self._write({
+            "event": "run_end", "best_trial": result.best.trial, "metric": result.metric, "test_score": result.test_score,
+        })
 
     def _write(self, payload: dict[str, Any]) -> None:
         if self._handle is None:

@@ -28,7 +28,8 @@ Budget = Annotated[int, Between(1, 1_000_000)]
 
 log = logging.getLogger(__name__)
 
-FAILED_LOSS = 1.0  # scores are accuracies in [0, 1], so -score <= 0 < FAILED_LOSS
+#: The loss of a failed trial when no trial has scored yet; later, one worse than any seen.
+FAILED_LOSS = 1.0
 
 
 def to_parameter(param: Any) -> Any:
@@ -77,6 +78,7 @@ class NevergradTuner:
         self.seed = seed
         self._asked = 0
         self.in_flight = 1
+        self._worst: list[float] = []  # the worst loss told so far (none yet: empty)
 
     def set_in_flight(self, count: int) -> None:
         """The runner asks ``count`` candidates before telling any: nevergrad's own parallel ask/tell."""
@@ -88,12 +90,15 @@ class NevergradTuner:
 
         self._space = space
         self._models = sorted(space.models)
-        parametrization = ng.p.Dict(
+        parts = dict(
             # A one-model search has no model choice (a lone Choice would make a float space look discrete).
             model=ng.p.Choice(self._models) if len(self._models) > 1 else self._models[0],
             models=ng.p.Dict(**{name: _sub_dict(space.models[name]) for name in self._models}),
             training=_sub_dict(space.training),
         )
+        if any(is_tunable(p) for p in space.task.values()):  # the task's head (absent: the space is as before tasks)
+            parts["task"] = _sub_dict(space.task)
+        parametrization = ng.p.Dict(**parts)
         parametrization.random_state = np.random.RandomState((seed if self.seed is None else self.seed) % 2**32)
         # Never more asks ahead of tells than the optimizer was built for.
         self._optimizer = ng.optimizers.registry[self.optimizer_name](
@@ -124,6 +129,7 @@ class NevergradTuner:
             model_params=self._resolve(self._space.models[model], value["models"][model]),
             train_params=self._resolve(self._space.training, value["training"]),
             handle=handle,
+            task_params=self._resolve(self._space.task, value.get("task", {})),
         )
 
     @staticmethod
@@ -138,7 +144,16 @@ class NevergradTuner:
         }
 
     def tell(self, candidate: Candidate, score: float | None) -> None:
-        loss = FAILED_LOSS if score is None else -float(score)
+        """Nevergrad minimises: the loss is minus the score (higher is better, as the kernel tells it).
+
+        A failed trial gets a loss worse than every one seen so far (at least
+        ``FAILED_LOSS``, which is worse than any accuracy, AUC or other score in [0, 1]).
+        """
+        if score is None:
+            loss = max([FAILED_LOSS, *(worst + abs(worst) + 1.0 for worst in self._worst)])
+        else:
+            loss = -float(score)
+            self._worst = [max([loss, *self._worst])]
         self._optimizer.tell(candidate.handle, loss)
 
     def close(self) -> None:

@@ -33,6 +33,7 @@ class RandomTuner:
             model=model,
             model_params=sample_space(self._space.models[model], self._rng),
             train_params=sample_space(self._space.training, self._rng),
+            task_params=sample_space(self._space.task, self._rng),
         )
 
     def tell(self, candidate: Candidate, score: float | None) -> None:

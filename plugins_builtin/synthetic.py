@@ -54,6 +54,9 @@ class SyntheticGraph:
         self.avg_degree, self.homophily, self.feature_signal = avg_degree, homophily, feature_signal
         self.train_per_class, self.num_val, self.seed = train_per_class, num_val, seed
 
+    def describe(self) -> dict[str, Any]:
+        return {"name": f"synthetic CSBM (seed {self.seed})"}
+
     def load(self) -> Any:
         import torch
         from torch_geometric.data import Data

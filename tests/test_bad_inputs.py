@@ -501,12 +501,12 @@ CASES = [
     case(
         "only-plugins-typo-strict", 2,
         ("AUTOGLM_PLUGINS: unknown plugin 'gcnn'", "installed plugins:", "did you mean 'gcn'?"),
-        env={"AUTOGLM_PLUGINS": "synthetic,gcnn,random_tuner,cuda_trainer"}, global_args=("--strict",),
+        env={"AUTOGLM_PLUGINS": "node_classification,synthetic,gcnn,random_tuner,cuda_trainer"}, global_args=("--strict",),
     ),
     case(
         "only-plugins-typo", 2,
         ("{cfg}: search.models[0]:", "unknown model 'gcn'", "known models: none"),
-        env={"AUTOGLM_PLUGINS": "synthetic,gcnn,random_tuner,cuda_trainer"},
+        env={"AUTOGLM_PLUGINS": "node_classification,synthetic,gcnn,random_tuner,cuda_trainer,defaults"},
         warnings=("AUTOGLM_PLUGINS: unknown plugin 'gcnn'", "did you mean 'gcn'?"),
     ),
     case(

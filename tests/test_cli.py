@@ -350,16 +350,17 @@ def test_run_end_to_end(tiny_yaml: Path, run_dir: Path) -> None:
     assert summary["status"] == "ok" and summary["seed"] == 0
     assert summary["trials"] == {"total": 2, "ok": 2, "pruned": 0, "failed": 0, "interrupted": 0}
     assert summary["best"]["trial"] == int(board[0]["trial"])
-    assert 0.0 <= summary["test"]["accuracy"] <= 1.0
+    assert 0.0 <= summary["test"]["score"] <= 1.0
 
     spec = json.loads((run_dir / "best_model.json").read_text(encoding="utf-8"))
     assert spec["model"] == summary["best"]["model"]
-    assert (spec["in_channels"], spec["out_channels"]) == (8, 3)
+    assert (spec["sizes"]["num_features"], spec["sizes"]["num_classes"]) == (8, 3)
+    assert spec["task"] == {"name": "node_classification", "options": {}}
 
     with open(run_dir / "predictions.csv", newline="", encoding="utf-8") as handle:
         predictions = list(csv.DictReader(handle))
     assert list(predictions[0]) == ["node", "y_true", "y_pred", "confidence"]
-    assert len(predictions) == summary["test"]["num_nodes"]
+    assert len(predictions) == summary["test"]["rows"]
 
     # the resolved config in the run directory is itself a valid config
     again = Engine(autoload=False).validate(run_dir / "config.yaml")

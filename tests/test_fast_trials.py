@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from autoglm.core import ComponentSpec, Engine
 from autoglm.plugins.nn import SparseInputDropout
-from autoglm.plugins.testing import bag_of_words_graph, tiny_graph
+from autoglm.plugins.testing import fit_graph, bag_of_words_graph, tiny_graph
 
 ENGINE = Engine(autoload=False)
 PARAMS = {
@@ -114,7 +114,7 @@ def test_dropout_zero_training_trajectory_matches_dense(name: str) -> None:
     new, ref = build_pair(name, data, dropout=0.0)
     seen: dict[str, list[dict[str, float]]] = {"new": [], "ref": []}
     fits = {
-        key: cpu_trainer(30).fit(model, data, {"lr": 0.01}, lambda e, m, key=key: seen[key].append(m))
+        key: fit_graph(cpu_trainer(30), model, data, {"lr": 0.01}, lambda e, m, key=key: seen[key].append(m))
         for key, model in (("new", new), ("ref", ref))
     }
     assert fits["new"].best_epoch == fits["ref"].best_epoch and fits["new"].val_score == fits["ref"].val_score
@@ -225,7 +225,7 @@ def test_gcn_normalisation_is_computed_once_per_trial(monkeypatch: pytest.Monkey
     monkeypatch.setattr(gcn_conv, "gcn_norm", lambda *a, **k: calls.append(1) or real(*a, **k))
     data = bag_of_words_graph()
     model, _ = build_pair("gcn", data, dropout=0.5)
-    cpu_trainer(10).fit(model, data, {})
+    fit_graph(cpu_trainer(10), model, data, {})
     assert len(calls) == len(model.convs)
 
 
@@ -241,7 +241,7 @@ def test_a_trial_on_sparse_features_still_reaches_normal_accuracy(name: str) -> 
     for seed in range(2):
         for key, model in zip(("new", "ref"), build_pair(name, data, dropout, seed)):
             trainer = cpu_trainer(60)
-            trainer.fit(model, data, {"lr": 0.01, "weight_decay": 5e-4})
+            fit_graph(trainer, model, data, {"lr": 0.01, "weight_decay": 5e-4})
             pred = trainer.predict(model, data).argmax(-1)
             scores[key].append(float((pred[data.test_mask] == data.y[data.test_mask]).float().mean()))
     new, ref = (sum(v) / len(v) for v in (scores["new"], scores["ref"]))
@@ -256,7 +256,7 @@ def test_dense_features_train_bit_for_bit_as_before(name: str) -> None:
     fits = []
     for model in (new, ref):
         torch.manual_seed(1)  # the same dropout stream for both
-        fits.append(cpu_trainer(20).fit(model, data, {"lr": 0.01}))
+        fits.append(fit_graph(cpu_trainer(20), model, data, {"lr": 0.01}))
     assert fits[0].best_epoch == fits[1].best_epoch and fits[0].val_score == fits[1].val_score
     assert all(torch.equal(v, fits[1].state_dict[k]) for k, v in fits[0].state_dict.items())
 
@@ -270,7 +270,7 @@ def test_cora_trial_accuracy_is_normal(cora_root: Any, name: str) -> None:
     torch.manual_seed(0)
     model = ENGINE.component("models", name).factory(data.num_features, 7, **params)
     trainer = cpu_trainer(200)
-    fit = trainer.fit(model, data, {"lr": 0.01, "weight_decay": 5e-4})
+    fit = fit_graph(trainer, model, data, {"lr": 0.01, "weight_decay": 5e-4})
     pred = trainer.predict(model, data).argmax(-1)
     assert fit.val_score > 0.76
     assert float((pred[data.test_mask] == data.y[data.test_mask]).float().mean()) > 0.78

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from autoglm.core import ComponentSpec, Engine, TrialError
 from autoglm.plugins import FitResult
 from autoglm.plugins.nn import MemberAdam
-from autoglm.plugins.testing import bag_of_words_graph, tiny_graph
+from autoglm.plugins.testing import fit_graph, bag_of_words_graph, tiny_graph
 from autoglm.plugins_builtin.gcn import build_gcn, build_gcn_population, gcn_population_key
 from autoglm.plugins_builtin.gcn.population import PopulationGCN
 
@@ -76,7 +76,7 @@ def solo_runs(data: Any, configs: Sequence[tuple[dict, dict]], epochs: int, pati
     for i, (params, train) in enumerate(configs):
         log: list[dict[str, float]] = []
         try:
-            outcome: Any = trainer(epochs, patience).fit(single(data, params, i), data, train, recorder(log, stops and stops[i]))
+            outcome: Any = fit_graph(trainer(epochs, patience), single(data, params, i), data, train, recorder(log, stops and stops[i]))
         except Exception as exc:
             outcome = exc
         runs.append((outcome, log))

@@ -20,6 +20,7 @@ from autoglm.core import ConfigError, Engine, RunInterrupted, SuccessiveHalvingP
 from autoglm.core.rundir import CONFIG, LEADERBOARD, STATE, SUMMARY, TRIALS
 from autoglm.core.results import TrialRecord, leaderboard
 from autoglm.plugins import hookimpl, testing
+from autoglm.plugins.testing import fit_graph
 from autoglm.plugins_builtin.cuda_trainer import FullBatchTrainer
 
 # -- the pruner on scripted values ---------------------------------------------------------
@@ -200,7 +201,7 @@ def test_trainer_stops_when_the_callback_returns_true() -> None:
     trainer = FullBatchTrainer(device="cpu", max_epochs=100, patience=100)
     torch.manual_seed(0)
     model = Engine(autoload=False).component("models", "gcn").factory(8, 3, hidden=16, dropout=0.0)
-    fit = trainer.fit(model, data, {"lr": 0.05, "weight_decay": 0.0}, stop_at_8)
+    fit = fit_graph(trainer, model, data, {"lr": 0.05, "weight_decay": 0.0}, stop_at_8)
     assert fit.epochs == 8 == len(seen)
     assert fit.val_score == max(seen) and 1 <= fit.best_epoch <= 8
     # The best weights before the stop are kept, loaded in the model and returned.
@@ -213,7 +214,7 @@ def test_only_true_stops_the_trainer() -> None:
     data = testing.tiny_graph()
     trainer = FullBatchTrainer(device="cpu", max_epochs=6, patience=100)
     model = Engine(autoload=False).component("models", "gcn").factory(8, 3)
-    fit = trainer.fit(model, data, {}, lambda epoch, metrics: 1)  # truthy, but not True
+    fit = fit_graph(trainer, model, data, {}, lambda epoch, metrics: 1)  # truthy, but not True
     assert fit.epochs == 6
 
 
@@ -285,7 +286,7 @@ def test_a_pruned_run_records_and_selects_consistently(reference: dict[str, Any]
     assert [row["status"] for row in board] == ["ok"] * len(finished) + ["pruned"] * len(pruned)
     assert int(board[0]["trial"]) == result.best.trial
     for status in ("ok", "pruned"):
-        scores = [float(row["val_score"]) for row in board if row["status"] == status]
+        scores = [float(row["val_acc"]) for row in board if row["status"] == status]
         assert scores == sorted(scores, reverse=True)
     by_trial = {r["trial"]: r for r in records}
     assert all(row["pruned_at"] == str(by_trial[int(row["trial"])]["pruned_at"] or "") for row in board)
@@ -402,8 +403,8 @@ def test_a_run_from_before_pruning_resumes_without_it(tmp_path: Path, engine: En
 class Stubborn(FullBatchTrainer):
     """A trainer that calls on_epoch but ignores what it returns."""
 
-    def fit(self, model: Any, data: Any, hparams: Any, on_epoch: Any = None) -> Any:
-        return super().fit(model, data, hparams, lambda epoch, metrics: on_epoch(epoch, metrics) and None)
+    def fit(self, model: Any, data: Any, hparams: Any, on_epoch: Any = None, *, task: Any) -> Any:
+        return super().fit(model, data, hparams, lambda epoch, metrics: on_epoch(epoch, metrics) and None, task=task)
 
 
 class StubbornPlugin:
@@ -431,8 +432,10 @@ def test_a_trainer_that_ignores_the_stop_is_never_pruned(
 class NoValAcc(FullBatchTrainer):
     """A trainer whose epoch metrics name the validation accuracy differently."""
 
-    def fit(self, model: Any, data: Any, hparams: Any, on_epoch: Any = None) -> Any:
-        return super().fit(model, data, hparams, lambda epoch, metrics: on_epoch(epoch, {"accuracy": metrics["val_acc"]}))
+    def fit(self, model: Any, data: Any, hparams: Any, on_epoch: Any = None, *, task: Any) -> Any:
+        return super().fit(
+            model, data, hparams, lambda epoch, metrics: on_epoch(epoch, {"accuracy": metrics["val_acc"]}), task=task
+        )
 
 
 class NoValAccPlugin:

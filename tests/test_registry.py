@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from autoglm.core import DuplicateComponentError, Engine, RegistryError, UnknownComponentError
 from autoglm.core.registry import Owner, Registry
-from autoglm.plugins import Float, hookimpl
+from autoglm.plugins import Float, hookimpl, testing
 
 OWNER_A = Owner("plugin_a", "dist-a", "1.0")
 OWNER_B = Owner("plugin_b", "dist-b", "2.0")
@@ -97,11 +99,16 @@ class _Dup:
         register("gcn", model_factory)
 
 
-def test_duplicate_across_plugins_fails_engine_build() -> None:
+def test_a_duplicate_across_plugins_is_listed_and_refused_for_runs(tmp_path: Any) -> None:
+    """Listing still works (that is how a user finds the culprit); anything that runs refuses."""
+    engine = Engine(plugins=[_Dup()], autoload=False)
+    assert engine.component("models", "gcn").owner.plugin == "gcn"  # the first registration stays
+    [conflict] = engine.conflicts()
+    assert "'gcn'" in conflict and "plugin 'gcn'" in conflict and "_Dup" in conflict
+    assert [info.conflicts for info in engine.plugins() if info.name == "_Dup"] == [[conflict]]
     with pytest.raises(DuplicateComponentError) as excinfo:
-        Engine(plugins=[_Dup()], autoload=False)
-    message = str(excinfo.value)
-    assert "'gcn'" in message and "plugin 'gcn'" in message and "_Dup" in message
+        engine.load_config(testing.tiny_config(tmp_path / "run"))
+    assert str(excinfo.value) == conflict
 
 
 class _Extra:

@@ -266,7 +266,7 @@ def test_sigkill_then_resume_loses_no_finished_trial(tmp_path: Path, engine: Eng
 
     reference = engine.run(yaml.safe_load(config.read_text()), output=tmp_path / "reference")
     assert comparable([json.loads(line) for line in after]) == comparable(lines(tmp_path / "reference"))
-    assert summary["test"]["accuracy"] == pytest.approx(reference.test_accuracy)
+    assert summary["test"]["score"] == pytest.approx(reference.test_accuracy)
 
 
 @pytest.mark.slow
@@ -338,7 +338,7 @@ def test_killed_again_and_again_the_run_still_completes_exactly(tmp_path: Path, 
     assert json.loads((out / SUMMARY).read_text())["status"] == "ok"
     reference = engine.run(yaml.safe_load(config.read_text()), output=tmp_path / "reference")
     assert comparable(records) == comparable(lines(tmp_path / "reference"))
-    assert json.loads((out / SUMMARY).read_text())["test"]["accuracy"] == pytest.approx(reference.test_accuracy)
+    assert json.loads((out / SUMMARY).read_text())["test"]["score"] == pytest.approx(reference.test_accuracy)
 
 
 def test_ctrl_c_while_writing_results_keeps_every_trial(tmp_path: Path, engine: Engine) -> None:

@@ -97,17 +97,17 @@ def test_run_directory_contents(tiny_config: dict[str, Any]) -> None:
     assert [t["trial"] for t in trials] == [1, 2]
     board = list(csv.DictReader((run_dir / "leaderboard.csv").open()))
     assert int(board[0]["trial"]) == result.best.trial
-    assert [float(r["val_score"]) for r in board] == sorted((float(r["val_score"]) for r in board), reverse=True)
+    assert [float(r["val_acc"]) for r in board] == sorted((float(r["val_acc"]) for r in board), reverse=True)
 
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["best"]["trial"] == result.best.trial
-    assert summary["test"]["accuracy"] == pytest.approx(result.test_accuracy)
+    assert summary["test"]["score"] == pytest.approx(result.test_accuracy)
     assert summary["seed"] == 0 and summary["versions"]["torch"]
     assert summary["tuner"] == {"name": "random"}
     assert summary["wall_time_s"] > 0
 
     predictions = list(csv.DictReader((run_dir / "predictions.csv").open()))
-    assert len(predictions) == summary["test"]["num_nodes"] == summary["dataset"]["test_nodes"]
+    assert len(predictions) == summary["test"]["rows"] == summary["dataset"]["test_nodes"]
     accuracy = sum(p["y_true"] == p["y_pred"] for p in predictions) / len(predictions)
     assert accuracy == pytest.approx(result.test_accuracy)
 

@@ -75,16 +75,16 @@ def test_reseeds_are_distinct_from_trial_seeds_and_each_other() -> None:
 class ScriptedTrainer:
     """Validation score from :data:`FIRST` / :data:`AGAIN`; the weights are the untrained model's."""
 
-    def fit(self, model: Any, data: Any, hparams: Any, on_epoch: Any = None) -> FitResult:
+    def fit(self, model: Any, data: Any, hparams: Any, on_epoch: Any = None, *, task: Any) -> FitResult:
         width = int(model.lin.out_features_hint)
         val = FIRST[width] if torch.initial_seed() in TRIAL_SEEDS else AGAIN[width]
         state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         return FitResult(val_score=val, best_epoch=1, epochs=1, state_dict=state)
 
-    def predict(self, model: Any, data: Any) -> torch.Tensor:
+    def evaluate(self, model: Any, data: Any, run: Any) -> Any:
         model.eval()
         with torch.no_grad():
-            return model(data.x, data.edge_index)
+            return run(model, data)
 
 
 def build_linear(in_channels: int, out_channels: int, *, width: int = 1) -> Any:
@@ -139,11 +139,11 @@ def test_a_lucky_single_run_loses_to_a_steady_configuration(tmp_path: Path, engi
         width = 1 if c["val_mean"] < 0.7 else 2
         assert c["val_mean"] == pytest.approx((FIRST[width] + 2 * AGAIN[width]) / 3)
     # Test is evaluated for the selected configuration's seeds only.
-    tested = [c for c in contenders_ if any("test_accuracy" in r for r in c["runs"])]
+    tested = [c for c in contenders_ if any("test_score" in r for r in c["runs"])]
     assert [c["trial"] for c in tested] == [result.best.trial]
-    per_seed = [r["test_accuracy"] for r in tested[0]["runs"]]
-    assert result.test_accuracy == pytest.approx(sum(per_seed) / 3) == pytest.approx(summary["test"]["accuracy"])
-    assert result.test_std == pytest.approx(summary["test"]["accuracy_std"]) and result.test_seeds == 3
+    per_seed = [r["test_score"] for r in tested[0]["runs"]]
+    assert result.test_accuracy == pytest.approx(sum(per_seed) / 3) == pytest.approx(summary["test"]["score"])
+    assert result.test_std == pytest.approx(summary["test"]["score_std"]) and result.test_seeds == 3
 
 
 def test_the_saved_model_is_the_selected_configurations_best_seed(tmp_path: Path, engine: Engine) -> None:
@@ -157,7 +157,7 @@ def test_the_saved_model_is_the_selected_configurations_best_seed(tmp_path: Path
     rows = list(csv.DictReader((result.run_dir / "predictions.csv").open()))
     assert [int(r["y_pred"]) for r in rows] == predicted.tolist()
     accuracy = sum(r["y_pred"] == r["y_true"] for r in rows) / len(rows)
-    assert accuracy == pytest.approx(result.summary["test"]["saved_model_accuracy"])
+    assert accuracy == pytest.approx(result.summary["test"]["saved_model_score"])
 
 
 def test_selection_off_keeps_the_single_best_trial(tmp_path: Path, engine: Engine) -> None:

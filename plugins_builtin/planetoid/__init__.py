@@ -35,6 +35,9 @@ class PlanetoidLoader:
         self.root = Path(root).expanduser()
         self.normalize_features = normalize_features
 
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.dataset, "root": str(self.root.resolve())}
+
     @property
     def raw_dir(self) -> Path:
         return self.root / self.dataset / "raw"

@@ -1,0 +1,116 @@
+"""Checks and splits of graph data, for tasks (built-in and third-party) to share.
+
+Every check raises :class:`~autoglm.plugins.DataError` with a message that says
+what is wrong and how to fix it in the loader; the kernel adds which data
+loader it came from. Bad data then fails before any trial, with one line,
+not deep inside torch. Imports torch only when called.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from autoglm.core.errors import DataError
+
+
+def describe(value: Any) -> str:
+    """A tensor (or anything) as ``Type shape=(...) dtype=...``, for messages."""
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    return f"{type(value).__name__} shape={tuple(shape) if shape is not None else None} dtype={dtype}"
+
+
+def check_features(data: Any, *, what: str = "the graph") -> tuple[int, int]:
+    """``data.x`` is a finite float32 ``[num_nodes, num_features]`` tensor; returns its shape."""
+    import torch
+
+    x = getattr(data, "x", None)
+    if x is None:
+        raise DataError(f"{what} has no 'x' (node features)")
+    if not isinstance(x, torch.Tensor) or x.dim() != 2 or not x.is_floating_point():
+        raise DataError(f"x must be a 2-D float tensor [num_nodes, num_features], got {describe(x)}")
+    if x.dtype != torch.float32:  # models and trainers work in float32; anything else fails deep in torch
+        raise DataError(f"x must hold float32 features, got {x.dtype}; convert it in the loader (data.x = data.x.float())")
+    if x.size(0) == 0 or x.size(1) == 0:
+        raise DataError(f"x is empty ({tuple(x.shape)})")
+    if not torch.isfinite(x).all():
+        bad = int((~torch.isfinite(x)).any(dim=1).sum())
+        raise DataError(f"x holds NaN or infinite values in {bad} node(s); clean or impute the features")
+    return int(x.size(0)), int(x.size(1))
+
+
+def check_edges(data: Any, num_nodes: int) -> int:
+    """``data.edge_index`` is a ``[2, num_edges]`` integer tensor of valid node ids; returns the edge count."""
+    import torch
+
+    edge_index = getattr(data, "edge_index", None)
+    if edge_index is None:
+        raise DataError("the graph has no 'edge_index'")
+    if not isinstance(edge_index, torch.Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise DataError(f"edge_index must be a [2, num_edges] integer tensor, got {describe(edge_index)}")
+    if edge_index.is_floating_point():
+        raise DataError("edge_index must hold integers")
+    if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
+        low, high = int(edge_index.min()), int(edge_index.max())
+        bad = low if low < 0 else high
+        count = int(((edge_index < 0) | (edge_index >= num_nodes)).any(dim=0).sum())
+        raise DataError(
+            f"edge_index refers to node {bad} but the graph has {num_nodes} nodes (valid: 0..{num_nodes - 1}); "
+            f"{count} edge(s) point outside the graph"
+        )
+    return int(edge_index.size(1))
+
+
+def check_labels(y: Any, count: int, *, num_classes: int | None = None, of: str = "nodes") -> int:
+    """``y`` holds ``count`` int64 class labels in ``0..num_classes-1`` (at least two classes); returns the class count."""
+    import torch
+
+    if y is None:
+        raise DataError(f"the data has no 'y' (class labels of its {of})")
+    if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.size(0) != count or y.is_floating_point():
+        raise DataError(f"y must be a 1-D integer tensor of {count} labels, got {describe(y)}")
+    if y.dtype != torch.long:  # what cross-entropy takes as class indices
+        raise DataError(f"y must hold int64 (torch.long) labels, got {y.dtype}; convert it in the loader (data.y = data.y.long())")
+    classes = int(num_classes or 0) or int(y.max()) + 1
+    if int(y.min()) < 0 or int(y.max()) >= classes:
+        raise DataError(f"labels must lie in 0..{classes - 1}, found {int(y.min())}..{int(y.max())}")
+    if int(y.unique().numel()) < 2:
+        raise DataError("the labels hold a single class; classification needs at least two")
+    return classes
+
+
+def check_mask(data: Any, name: str, num_nodes: int) -> int:
+    """``data.<name>`` is a bool ``[num_nodes]`` tensor selecting at least one node; returns how many."""
+    import torch
+
+    mask = getattr(data, name, None)
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.shape != (num_nodes,):
+        raise DataError(f"{name} must be a bool tensor of shape ({num_nodes},), got {describe(mask)}")
+    count = int(mask.sum())
+    if count == 0:
+        raise DataError(f"{name} selects no nodes; every split needs at least one node")
+    return count
+
+
+def stratified_split(labels: Any, fractions: Sequence[float], *, seed: int) -> list[Any]:
+    """Index tensors of a seeded split of ``labels`` by ``fractions`` (summing to at most 1; the rest is the last part).
+
+    Each class is split in the same proportions, rounding so that every part gets
+    at least one item of a class that has enough; deterministic for a seed.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    parts: list[list[Any]] = [[] for _ in range(len(fractions) + 1)]
+    for label in torch.unique(labels).tolist():
+        members = torch.nonzero(labels == label).view(-1)
+        members = members[torch.randperm(members.numel(), generator=generator)]
+        start = 0
+        for part, fraction in enumerate(fractions):
+            size = int(round(fraction * members.numel()))
+            if members.numel() - start > len(fractions) - part:  # keep one for each later part when there are enough
+                size = max(size, 1)
+            parts[part].append(members[start : start + size])
+            start += size
+        parts[-1].append(members[start:])
+    return [torch.sort(torch.cat(chunks))[0] for chunks in parts]
