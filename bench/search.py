@@ -76,7 +76,7 @@ def one_search(config: Path, overrides: list[str], seed: int, out: Path, show_tr
         "val": float(best["val_score"]),
         "val_mean": None if best.get("val_mean") is None else float(best["val_mean"]),
         "test": float(test["score"]),
-        "test_std": None if test.get("accuracy_std") is None else float(test["accuracy_std"]),
+        "test_std": None if test.get("score_std") is None else float(test["score_std"]),
     }
 
 
