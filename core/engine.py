@@ -326,8 +326,11 @@ class Engine:
             space.update(config.search.space.get(name, {}))
             models[name] = space
         training = dict(self.component("trainers", config.trainer.name).search_space)
+        task_component = self.component("tasks", config.task.name) if config.task else None
+        if task_component is not None:  # the task's view of the trainer's defaults (link prediction: no weight decay)
+            training.update({k: v for k, v in task_component.training_space.items() if k in training})
         training.update(config.search.training_space)
-        task = dict(self.component("tasks", config.task.name).search_space) if config.task else {}
+        task = dict(task_component.search_space) if task_component is not None else {}
         task.update(config.search.task_space)
         return SearchSpace(models=models, training=training, task=task)
 

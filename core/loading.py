@@ -29,6 +29,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = tuple(
     f"{BUILTIN_PACKAGE}.{name}"
     for name in (
         "node_classification",
+        "link_prediction",
         "planetoid",
         "synthetic",
         "gcn",

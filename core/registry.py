@@ -29,7 +29,7 @@ KIND_LABELS = {
 #: What ``register`` takes besides name, factory and summary, per kind: one table, so a new
 #: capability of a kind is one entry here and a field of :class:`Component`.
 KIND_DETAILS: dict[str, tuple[str, ...]] = {
-    "tasks": ("search_space",),
+    "tasks": ("search_space", "training_space"),
     "models": ("search_space", "population", "population_key", "tasks"),
     "trainers": ("search_space",),
 }
@@ -70,6 +70,9 @@ class Component:
     population_key: Callable[[Mapping[str, Any]], Any] | None = None
     #: Models only: the tasks the model serves (None: every task, the default for a node encoder).
     tasks: tuple[str, ...] | None = None
+    #: Tasks only: defaults the task proposes for trainer tunables of the same name (``weight_decay``),
+    #: used over the trainer's own defaults and under the config's ``search.training_space``.
+    training_space: Mapping[str, Any] = field(default_factory=dict)
 
     def serves(self, task: str) -> bool:
         return self.tasks is None or task in self.tasks
@@ -177,8 +180,12 @@ class Registry:
                 raise RegistryError(f"model {name!r} from {owner}: tasks must be a non-empty list of task names, got {tasks!r}")
             tasks = tuple(tasks)
         space = dict(search_space or {})
+        training_space = details.get("training_space") or {}
+        if not isinstance(training_space, Mapping):
+            raise RegistryError(f"task {name!r} from {owner}: training_space must be a mapping, got {training_space!r}")
         component = Component(
-            self.kind, name, factory, owner, (summary or _doc_line(factory)), space, population, population_key, tasks
+            self.kind, name, factory, owner, (summary or _doc_line(factory)), space, population, population_key, tasks,
+            dict(training_space),
         )
         self._check_space(component)
         self._components[name] = component

@@ -158,8 +158,9 @@ class RunDirectory:
             except OSError as exc:
                 raise ConfigError(f"cannot remove {str(path)!r} of the old run: {describe_os_error(exc)}", path="output") from None
         self._prune_empty_dirs()
-        if ours:
-            log.info("--overwrite: removed %d file(s) of the old run in %s", len(ours) - any(p.name == LOCK for p in ours), self.path)
+        removed = sum(p.name != LOCK for p in ours)
+        if removed:
+            log.info("--overwrite: removed %d file(s) of the old run in %s", removed, self.path)
 
     def _files(self) -> Iterator[Path]:
         """Every file (and symlink) below the directory; symlinked folders inside are not followed."""

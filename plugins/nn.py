@@ -15,7 +15,38 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["MemberAdam", "PopulationModel", "SparseInputDropout"]
+__all__ = ["MemberAdam", "NormalisedGraph", "PopulationModel", "SparseInputDropout"]
+
+
+class NormalisedGraph:
+    """GCN's ``D^-1/2 (A + I) D^-1/2`` edge weights, computed once per ``edge_index`` tensor.
+
+    What ``GCNConv(cached=True)`` saves (a full-batch trial normalises the graph
+    once, not twice per epoch), without its trap: ``cached=True`` keeps the
+    first graph's normalisation for every later call, which is silently wrong
+    as soon as the graph changes (batches of graphs, sampled subgraphs, another
+    graph at prediction time). Here the cache is keyed by the tensor itself
+    (a weak reference, and its version, so an in-place edit recomputes), so a
+    new graph is normalised anew. Feed the result to ``GCNConv(normalize=False)``
+    or ``APPNP(normalize=False)`` as ``(edge_index, edge_weight)``.
+    """
+
+    def __init__(self) -> None:
+        self._cache: tuple[Any, int, Any, tuple[Tensor, Tensor]] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_cache": None}  # weak references do not pickle, and a copy should not share the cache
+
+    def __call__(self, edge_index: Tensor, num_nodes: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        key = (num_nodes, dtype)
+        cache = self._cache
+        if cache is not None and cache[0]() is edge_index and cache[1] == edge_index._version and cache[2] == key:
+            return cache[3]
+        from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+        index, weight = gcn_norm(edge_index, None, num_nodes, False, True, "source_to_target", dtype)
+        self._cache = (weakref.ref(edge_index), edge_index._version, key, (index, weight))
+        return index, weight
 
 
 class SparseInputDropout(torch.nn.Module):

@@ -28,7 +28,15 @@ def test_readme_opens_with_the_run_and_test_commands_and_ci_runs_the_test_one() 
 
 
 def test_every_example_is_covered_here() -> None:
-    assert {p.name for p in EXAMPLES} == {"quickstart.yaml", "cora.yaml"}
+    assert {p.name for p in EXAMPLES} == {"quickstart.yaml", "cora.yaml", "link_prediction.yaml"}
+
+
+@pytest.mark.slow
+def test_link_prediction_example_runs_as_shipped(tmp_path: Path) -> None:
+    result = Engine(autoload=False).run(REPO / "examples" / "link_prediction.yaml", output=tmp_path / "run")
+    assert result.summary["task"] == "link_prediction" and result.metric == "auc"
+    assert len(result.trials) == 8 and result.best.ok
+    assert result.test_score > 0.7  # random pairs score 0.5; this graph's edges follow its classes
 
 
 @pytest.mark.slow

@@ -216,8 +216,9 @@ def test_models_copy_and_pickle_after_a_forward(name: str) -> None:
         torch.testing.assert_close(clone(data.x, data.edge_index), expected)
 
 
-def test_gcn_normalisation_is_computed_once_per_trial(monkeypatch: pytest.MonkeyPatch) -> None:
-    """cached=True holds across epochs and across the training and evaluation forward passes."""
+def test_gcn_normalisation_is_computed_once_per_graph(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once per trial across epochs and the training and evaluation passes, and again for another graph
+    (``cached=True`` would keep the first graph's normalisation for every later one)."""
     import torch_geometric.nn.conv.gcn_conv as gcn_conv
 
     calls = []
@@ -226,7 +227,16 @@ def test_gcn_normalisation_is_computed_once_per_trial(monkeypatch: pytest.Monkey
     data = bag_of_words_graph()
     model, _ = build_pair("gcn", data, dropout=0.5)
     fit_graph(cpu_trainer(10), model, data, {})
-    assert len(calls) == len(model.convs)
+    assert len(calls) == 1
+    model.eval()
+    half = data.edge_index[:, : data.edge_index.size(1) // 2].clone()
+    with torch.no_grad():
+        on_half = model(data.x, half)
+        assert len(calls) == 2
+        fresh = build_pair("gcn", data, dropout=0.5)[0]
+        fresh.load_state_dict(model.state_dict())
+        fresh.eval()
+        assert torch.allclose(on_half, fresh(data.x, half), atol=1e-6)  # the other graph's own normalisation
 
 
 # -- whole trials ------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import APPNP
 
-from autoglm.plugins.nn import SparseInputDropout
+from autoglm.plugins.nn import NormalisedGraph, SparseInputDropout
 
 
 class APPNPNet(torch.nn.Module):
@@ -15,8 +15,9 @@ class APPNPNet(torch.nn.Module):
         super().__init__()
         self.lin1 = torch.nn.Linear(in_channels, hidden)
         self.lin2 = torch.nn.Linear(hidden, out_channels)
-        # cached=True: the graph is fixed for a whole trial, so its normalisation is computed once.
-        self.propagate = APPNP(K, alpha, cached=True)
+        # Normalised once per graph (NormalisedGraph), correct when the graph changes (cached=True is not).
+        self.propagate = APPNP(K, alpha, normalize=False)
+        self.normalised = NormalisedGraph()
         # Input dropout over the non-zero features only (see SparseInputDropout); no parameters.
         self.input_dropout = SparseInputDropout(dropout)
         self.dropout = dropout
@@ -24,4 +25,5 @@ class APPNPNet(torch.nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         x = F.relu(self.lin1(self.input_dropout(x)))
         x = self.lin2(F.dropout(x, p=self.dropout, training=self.training))
-        return self.propagate(x, edge_index)
+        index, weight = self.normalised(edge_index, x.size(0), x.dtype)
+        return self.propagate(x, index, weight)
