@@ -171,6 +171,10 @@ def run(
             f"selected {result.best.model} (trial {result.best.trial}): val_{result.metric} {result.val_score:.4f}, "
             f"test_{result.metric} {result.test_score:.4f}"
             + (f" ± {result.test_std:.4f} over {result.test_seeds} seeds" if result.test_seeds > 1 else "")
+            + (
+                f"; {cv['folds']}-fold cross-validation {result.metric} {cv['mean']:.4f} ± {cv['std']:.4f}"
+                if (cv := result.cross_validation) else ""
+            )
             + f"; run directory {result.run_dir}"
         )
 

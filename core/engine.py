@@ -183,8 +183,18 @@ class Engine:
             raise ConfigError(f"a config is a YAML path, a mapping or a RunConfig, not {type(config).__name__}")
         if overrides:
             document = apply_overrides(document, overrides, source=source)
+        document = self._name_defaulted_sections(document)
         parsed = parse_config(_drop_nulls(document), source=source)
         return self._resolve(parsed)
+
+    def _name_defaulted_sections(self, document: Mapping[str, Any]) -> dict[str, Any]:
+        """``--set trainer.options.max_epochs=300`` on a config without a trainer: the default trainer's option."""
+        document = dict(document)
+        for section in ("task", "tuner", "trainer"):
+            value = document.get(section)
+            if isinstance(value, Mapping) and "name" not in value and (name := self.default(section)) is not None:
+                document[section] = {"name": name, **value}
+        return document
 
     def _resolve(self, config: RunConfig) -> RunConfig:
         src = config.source

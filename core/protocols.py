@@ -190,6 +190,14 @@ class PopulationTask(Protocol):
 
 
 @runtime_checkable
+class CrossValidatedTask(Protocol):
+    """A task that can also score the selected configuration by k-fold cross-validation."""
+
+    def folds_of(self, data: TaskData, *, seed: int) -> list[TaskData]:
+        """The k re-splits of ``data`` (each with its own train / val / test); empty for none."""
+
+
+@runtime_checkable
 class Trainer(Protocol):
     """Trains one model per trial, on whatever the task asks.
 

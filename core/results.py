@@ -166,6 +166,9 @@ class RunResult:
     test_std: float = 0.0
     test_seeds: int = 1
     objective: Objective = MAXIMIZE
+    #: The selected configuration scored by the task's k-fold cross-validation (``folds``, ``mean``,
+    #: ``std``, ``scores``), when the task was asked for it.
+    cross_validation: dict[str, Any] | None = None
 
     @property
     def val_score(self) -> float:

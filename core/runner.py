@@ -36,7 +36,9 @@ from autoglm.core.config import RunConfig
 from autoglm.core.epoch_hook import EpochHook
 from autoglm.core.errors import AutoglmError, DataError, RunError, RunInterrupted, failure_reason, is_out_of_memory
 from autoglm.core.parallel import WorkerLost, WorkerPool
-from autoglm.core.protocols import Candidate, Closeable, Describable, FitResult, Objective, PopulationTask, WritesFiles
+from autoglm.core.protocols import (
+    Candidate, Closeable, CrossValidatedTask, Describable, FitResult, Objective, PopulationTask, WritesFiles,
+)
 from autoglm.core.pruning import SuccessiveHalvingPruner
 from autoglm.core.replay import describe_point, same_candidate
 from autoglm.core.reporting import ReporterGroup
@@ -52,6 +54,20 @@ log = logging.getLogger(__name__)
 
 #: Statuses of trials that ended on their own; anything else (``interrupted``) runs again on resume.
 FINISHED = ("ok", "pruned", "failed")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every random stream a trial's code may draw from: torch's, Python's and NumPy's global ones.
+
+    Torch's alone is not enough: some library code draws from Python's ``random``
+    (PyG's ``negative_sampling`` does), and a plugin may use NumPy's.
+    """
+    import numpy as np
+    import torch
+
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
 
 
 def trial_seed(run_seed: int, trial: int) -> int:
@@ -500,7 +516,7 @@ class Runner:
         start = time.perf_counter()
         on_epoch = self._epoch_hook(index, report)
         try:
-            torch.manual_seed(record.seed)
+            seed_everything(record.seed)
             model = self._build_model(candidate.model, candidate.model_params, candidate.task_params)
             outcome: FitResult | BaseException = self.trainer.fit(
                 model, self.data, dict(candidate.train_params), on_epoch, task=self.task
@@ -534,7 +550,7 @@ class Runner:
             for slot, (record, (_, candidate)) in enumerate(zip(records, members)):
                 torch.manual_seed(record.seed)
                 batch.load_member(slot, self._build_model(model, candidate.model_params, {}).state_dict())
-            torch.manual_seed(records[0].seed)
+            seed_everything(records[0].seed)
             graph = self.task.population_graph(self.data)
             outcomes = self.trainer.fit_population(batch, graph, [dict(c.train_params) for _, c in members], hooks)
             if len(outcomes) != len(members):
@@ -670,6 +686,7 @@ class Runner:
                 "seed": kept.seed,
             },
         )
+        cross_validation = self._cross_validate(best)
         wall = round(time.perf_counter() - started, 2)
         seeds = sum(run.ok for run in chosen.runs)
         summary.update(
@@ -681,17 +698,42 @@ class Runner:
                 "seeds": seeds,
                 "saved_model_score": kept_score,
                 "rows": len(rows),
-            },
+            } | ({"cross_validation": cross_validation} if cross_validation else {}),
             selection=self.config.selection.to_dict() | {"contenders": [c.to_dict() for c in compared]},
             wall_time_s=wall,
         )
         self.run_dir.write_json(SUMMARY, summary)
         result = RunResult(
             self.run_dir.path, best, test_mean, list(self.records), self.seed, wall, summary,
-            test_std=test_std, test_seeds=seeds, objective=self.objective,
+            test_std=test_std, test_seeds=seeds, objective=self.objective, cross_validation=cross_validation,
         )
         self.reporters.emit("on_run_end", result)
         return result
+
+    def _cross_validate(self, record: TrialRecord) -> dict[str, Any] | None:
+        """Score the selected configuration on each of the task's folds (when it has any), trained afresh on each."""
+        import torch
+
+        folds = self.task.folds_of(self.data, seed=self.seed) if isinstance(self.task, CrossValidatedTask) else []
+        if not folds:
+            return None
+        log.info("cross-validation: training trial %d's configuration on %d folds", record.trial, len(folds))
+        key = f"test_{self.objective.metric}"
+        scores: list[float | None] = []
+        errors = []
+        for k, fold in enumerate(folds):
+            try:
+                seed_everything(reseed(self.seed, record.trial, 1000 + k))
+                model = self._build_model(record.model, record.model_params, record.task_params)
+                self.trainer.fit(model, fold, dict(record.train_params), None, task=self.task)
+                scores.append(self.trainer.evaluate(model, fold, lambda m, d: float(self.task.evaluate(m, d, ("test",))[key])))
+            except Exception as exc:  # one fold's failure is recorded; the others still count
+                scores.append(None)
+                errors.append(f"fold {k}: {failure_reason(exc)}")
+                log.warning("cross-validation fold %d failed: %s", k, failure_reason(exc))
+        mean, std = mean_std(scores)
+        log.info("cross-validation: test %s %.4f ± %.4f over %d folds", self.objective.metric, mean, std, len(folds))
+        return {"folds": len(folds), "mean": mean, "std": std, "scores": scores} | ({"errors": errors} if errors else {})
 
     def _best_entry(self, best: TrialRecord) -> dict[str, Any]:
         return {

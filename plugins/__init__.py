@@ -33,6 +33,7 @@ from autoglm.core.errors import AutoglmError, ConfigError, DataError, TrialError
 from autoglm.core.protocols import (
     Candidate,
     Closeable,
+    CrossValidatedTask,
     DataLoader,
     Describable,
     EpochCallback,
@@ -58,6 +59,7 @@ __all__ = [
     "Between",
     "Candidate",
     "Closeable",
+    "CrossValidatedTask",
     "Choice",
     "ConfigError",
     "DataError",

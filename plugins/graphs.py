@@ -114,3 +114,46 @@ def stratified_split(labels: Any, fractions: Sequence[float], *, seed: int) -> l
             start += size
         parts[-1].append(members[start:])
     return [torch.sort(torch.cat(chunks))[0] for chunks in parts]
+
+
+def negative_pairs(edge_index: Any, num_nodes: int, count: int, *, directed: bool = False, generator: Any = None) -> Any:
+    """``count`` distinct node pairs ``[2, count]`` that are neither edges of ``edge_index`` nor self-loops.
+
+    Drawn with torch's random stream (or ``generator``), so a seeded trial draws
+    the same pairs: PyG's ``negative_sampling`` draws from Python's global
+    ``random`` module, which no trial seed reaches. For an undirected graph a
+    pair and its reverse count as the same pair. Fewer than ``count`` come back
+    only when the graph has fewer non-edges.
+    """
+    import torch
+
+    device = edge_index.device
+    row, col = edge_index.cpu()
+    if not directed:
+        row, col = torch.minimum(row, col), torch.maximum(row, col)
+    taken = torch.unique(row * num_nodes + col)
+    found = torch.empty(0, dtype=torch.long)
+    for _ in range(20):
+        missing = count - found.numel()
+        if missing <= 0:
+            break
+        draw = max(2 * missing, 64)
+        src = torch.randint(0, num_nodes, (draw,), generator=generator)
+        dst = torch.randint(0, num_nodes, (draw,), generator=generator)
+        if not directed:
+            src, dst = torch.minimum(src, dst), torch.maximum(src, dst)
+        keys = src * num_nodes + dst
+        keys = _first_unique(keys[(src != dst) & ~torch.isin(keys, taken) & ~torch.isin(keys, found)])
+        found = torch.cat([found, keys[:missing]])
+    pairs = torch.stack([found // num_nodes, found % num_nodes])
+    return pairs.to(device)
+
+
+def _first_unique(keys: Any) -> Any:
+    """The distinct values of ``keys`` in the order they first appear (a deterministic dedup)."""
+    import torch
+
+    values, inverse = torch.unique(keys, return_inverse=True)
+    first = torch.full((values.numel(),), keys.numel(), dtype=torch.long)
+    first.scatter_reduce_(0, inverse, torch.arange(keys.numel()), reduce="amin")
+    return values[torch.argsort(first)]

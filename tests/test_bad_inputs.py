@@ -238,8 +238,8 @@ CASES = [
     ),
     case(
         "unknown-model", 2,
-        ("{cfg}: search.models[1]:", "unknown model 'gin'", "known models: appnp, gat, gcn", "plugin not installed?"),
-        edit={"search": {"models": ["gcn", "gin"]}},
+        ("{cfg}: search.models[1]:", "unknown model 'sage'", "known models: appnp, gat, gcn, gin", "plugin not installed?"),
+        edit={"search": {"models": ["gcn", "sage"]}},
     ),
     case(
         "unknown-tuner", 2,

@@ -223,8 +223,8 @@ CASES = [
     ),
     # search section
     pytest.param(
-        put("search.models", ["gcn", "gin"]), "load", "search.models[1]",
-        ["unknown model 'gin'", "plugin not installed?", "known models: appnp, gat, gcn", "did you mean 'gcn'?"],
+        put("search.models", ["gcn", "gcnn"]), "load", "search.models[1]",
+        ["unknown model 'gcnn'", "plugin not installed?", "known models: appnp, gat, gcn, gin", "did you mean 'gcn'?"],
         id="unknown-model",
     ),
     pytest.param(

@@ -128,7 +128,7 @@ def test_disable_plugins_switch(site: Path, monkeypatch: pytest.MonkeyPatch) -> 
     make_dist(site, "agtest-good", "1.0", {"good": "agtest_good"}, {"agtest_good": GOOD_PLUGIN.format(model="sage")})
     monkeypatch.setenv("AUTOGLM_DISABLE_PLUGINS", "good, gat")
     engine = Engine()
-    assert engine.names("models") == ["appnp", "gcn"]
+    assert engine.names("models") == ["appnp", "gcn", "gin"]
     statuses = {p.name: p.status for p in engine.plugins()}
     assert statuses["good"] == "disabled" and statuses["gat"] == "disabled"
 
@@ -144,7 +144,7 @@ def test_only_plugins_switch(site: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_env_can_be_passed_explicitly() -> None:
     engine = Engine(autoload=False, env={"AUTOGLM_DISABLE_PLUGINS": "gat"})
-    assert engine.names("models") == ["appnp", "gcn"]
+    assert engine.names("models") == ["appnp", "gcn", "gin"]
 
 
 def test_builtins_are_loaded_by_module_path_in_order() -> None:

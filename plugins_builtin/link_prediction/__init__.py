@@ -70,7 +70,7 @@ class LinkPrediction:
         from torch_geometric.data import Data
         from torch_geometric.transforms import RandomLinkSplit
 
-        from autoglm.plugins.graphs import check_edges, check_features
+        from autoglm.plugins.graphs import check_edges, check_features, negative_pairs
 
         num_nodes, num_features = check_features(data)
         num_edges = check_edges(data, num_nodes)
@@ -82,19 +82,22 @@ class LinkPrediction:
                 f"{self.val_fraction:g} and {self.test_fraction:g} of them for validation and test (at least {needed:.0f})"
             )
         split_seed = seed if self.split_seed is None else self.split_seed
+        # Negatives are drawn here, with torch's stream: RandomLinkSplit's own come from Python's global random.
         splitter = RandomLinkSplit(
             num_val=self.val_fraction, num_test=self.test_fraction, is_undirected=not self.directed,
-            add_negative_train_samples=False, split_labels=True, neg_sampling_ratio=1.0,
+            add_negative_train_samples=False, split_labels=True, neg_sampling_ratio=0.0,
         )
         graph = Data(x=data.x, edge_index=data.edge_index, num_nodes=num_nodes)
         with torch.random.fork_rng(devices=[]):  # the split depends on its seed only, and leaves the run's stream alone
             torch.manual_seed(split_seed)
             train, val, test = splitter(graph)
-            train_negatives = _negatives(train.edge_index, num_nodes, train.pos_edge_label_index.size(1))
+            n_val, n_test = val.pos_edge_label_index.size(1), test.pos_edge_label_index.size(1)
+            held_out = negative_pairs(data.edge_index, num_nodes, n_val + n_test, directed=self.directed)
+            train_negatives = negative_pairs(train.edge_index, num_nodes, train.pos_edge_label_index.size(1), directed=self.directed)
         pairs = {
             "train": (train.pos_edge_label_index, train_negatives),
-            "val": (val.pos_edge_label_index, val.neg_edge_label_index),
-            "test": (test.pos_edge_label_index, test.neg_edge_label_index),
+            "val": (val.pos_edge_label_index, held_out[:, :n_val]),
+            "test": (test.pos_edge_label_index, held_out[:, n_val:]),
         }
         sizes: dict[str, Any] = {
             "num_nodes": num_nodes, "num_features": num_features, "num_edges": num_edges,
@@ -115,8 +118,10 @@ class LinkPrediction:
 
     def batches(self, data: LinkData) -> Iterator[tuple[LinkData, Any]]:
         """The whole graph once, with fresh negatives (as many as training positives)."""
+        from autoglm.plugins.graphs import negative_pairs
+
         positives = data.pairs["train"][0]
-        yield data, _negatives(data.edge_index, data.x.size(0), positives.size(1))
+        yield data, negative_pairs(data.edge_index, data.x.size(0), positives.size(1), directed=self.directed)
 
     def loss(self, model: Any, batch: tuple[LinkData, Any]) -> Any:
         import torch
@@ -158,13 +163,6 @@ class LinkPrediction:
         pairs = pairs.cpu()
         rows = [(int(pairs[0, i]), int(pairs[1, i]), labels[i], f"{float(scores[i]):.6f}") for i in range(pairs.size(1))]
         return ["source", "target", "label", "score"], rows
-
-
-def _negatives(edge_index: Any, num_nodes: int, count: int) -> Any:
-    """``count`` node pairs that are not edges of ``edge_index`` (PyG's sampler, on the global torch stream)."""
-    from torch_geometric.utils import negative_sampling
-
-    return negative_sampling(edge_index, num_nodes=num_nodes, num_neg_samples=count)
 
 
 @hookimpl
