@@ -63,9 +63,11 @@ def tiny_config(
     max_epochs: int = 20,
     tuner: str = "random",
     seed: int = 0,
+    task: str | None = None,
 ) -> dict[str, Any]:
     """A complete config for a fast CPU search on :data:`TINY_GRAPH`, with no reporters and no
-    re-training of the best configurations (``selection: false``), so it stays fast."""
+    re-training of the best configurations (``selection: false``), so it stays fast. ``task``
+    names a task other than the default (node classification)."""
     config: dict[str, Any] = {
         "seed": seed,
         "output": str(output),
@@ -77,6 +79,8 @@ def tiny_config(
     }
     if models is not None:
         config["search"] = {"models": list(models)}
+    if task is not None:
+        config["task"] = task
     return config
 
 
@@ -124,7 +128,8 @@ def run_tiny_search(
     max_epochs: int = 20,
     tuner: str = "random",
     seed: int = 0,
+    task: str | None = None,
 ) -> RunResult:
     """Run a whole search (:func:`tiny_config`) with no console output."""
-    config = tiny_config(output, models=models, budget=budget, max_epochs=max_epochs, tuner=tuner, seed=seed)
+    config = tiny_config(output, models=models, budget=budget, max_epochs=max_epochs, tuner=tuner, seed=seed, task=task)
     return engine.run(config)

@@ -645,6 +645,30 @@ CASES = [
         command="show", config="{tmp}/out", output=None,
         before=damaged(lambda out: (out / "leaderboard.csv").write_bytes(b"rank\xff\n")),
     ),
+    # -- tasks -------------------------------------------------------------------------------
+    case(
+        "task-unknown", 2, ("{cfg}: task.name:", "unknown task 'node_clasification'", "did you mean 'node_classification'?"),
+        edit={"task": "node_clasification"},
+    ),
+    case(
+        "task-option-misspelled", 2,
+        ("{cfg}: task.options.val_frac:", "unknown option 'val_frac' for task 'link_prediction'", "did you mean 'val_fraction'?"),
+        edit={"task": {"name": "link_prediction", "options": {"val_frac": 0.1}}},
+    ),
+    case(
+        "task-space-unknown-parameter", 2,
+        ("{cfg}: search.task_space.decodr:", "unknown search parameter 'decodr' for task 'link_prediction'", "did you mean 'decoder'?"),
+        edit={"task": "link_prediction", "search": {"models": ["gcn"], "task_space": {"decodr": "dot"}}},
+    ),
+    case(
+        "task-space-value-not-a-choice", 2, ("{cfg}: search.task_space.decoder:", "expected a string", "got 3"),
+        edit={"task": "link_prediction", "search": {"models": ["gcn"], "task_space": {"decoder": 3}}},
+    ),
+    case(
+        "graph-task-on-one-graph", 1,
+        ("data loader 'synthetic'", "graph classification needs many graphs", "task 'graph_classification'"),
+        edit={"task": "graph_classification"},
+    ),
     # -- resources that run out --------------------------------------------------------------
     case(
         "data-out-of-memory", 1, ("data loader 'bad_graph' ran out of memory loading the data", "defect='out-of-memory'"),

@@ -35,3 +35,22 @@ def test_readme_names_every_cli_command() -> None:
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert [c for c in cli.commands if f"autoglm {c}" not in readme] == []
+
+
+def test_the_plugin_guides_worked_example_runs(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The guide's one-module plugin (every kind of component) and its usage, run as printed."""
+    import re
+
+    guide = (REPO / "docs" / "plugin-guide.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.+?)\n```", guide, flags=re.S)
+    plugin = next(b for b in blocks if b.startswith('"""my_autoglm_plugin.py'))
+    usage = next(b for b in blocks if "import my_autoglm_plugin" in b)
+    (tmp_path / "my_autoglm_plugin.py").write_text(plugin, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(REPO / "examples" / "autoglm-example-plugin"))
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(usage, "plugin-guide usage", "exec"), namespace)  # noqa: S102 - our own documentation
+    result = namespace["result"]
+    assert result.best.model in ("mlp", "gcn") and len(result.trials) == 4
+    assert (tmp_path / "runs" / "ring-example" / "summary.json").exists()

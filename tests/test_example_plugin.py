@@ -70,7 +70,7 @@ def test_plugins_lists_the_entry_point_and_its_distribution(plugin_env: dict[str
     assert info["source"] == "entry point"
     assert info["module"] == "autoglm_example_plugin"
     assert (info["distribution"], info["version"]) == ("autoglm-example-plugin", "0.1.0")
-    assert info["components"] == {"models": ["mlp"]}
+    assert info["components"] == {"tasks": ["node_degree"], "models": ["mlp"]}
     assert plugins["gcn"]["status"] == "loaded"  # the built-ins are still there
 
     result = run([*CLI, "components", "models", "--json"], plugin_env)

@@ -28,7 +28,15 @@ def test_readme_opens_with_the_run_and_test_commands_and_ci_runs_the_test_one() 
 
 
 def test_every_example_is_covered_here() -> None:
-    assert {p.name for p in EXAMPLES} == {"quickstart.yaml", "cora.yaml", "link_prediction.yaml"}
+    assert {p.name for p in EXAMPLES} == {"quickstart.yaml", "cora.yaml", "link_prediction.yaml", "graph_classification.yaml"}
+
+
+@pytest.mark.slow
+def test_graph_classification_example_runs_as_shipped(tmp_path: Path) -> None:
+    result = Engine(autoload=False).run(REPO / "examples" / "graph_classification.yaml", output=tmp_path / "run")
+    assert result.summary["task"] == "graph_classification" and result.metric == "acc"
+    assert len(result.trials) == 5 and result.best.ok
+    assert result.test_score > 0.7 and result.cross_validation["folds"] == 3  # chance is 0.5
 
 
 @pytest.mark.slow

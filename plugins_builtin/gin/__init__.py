@@ -31,6 +31,7 @@ def build_gin(
     layers: Annotated[int, Between(1, 32, why="deeper stacks cost time and rarely help")] = 4,
     dropout: Annotated[float, Between(0, 1, high_open=True)] = 0.0,
     train_eps: bool = False,
+    jk: bool = False,
 ) -> Any:
     """Graph isomorphism network: GINConv layers, each an MLP (Linear, BatchNorm, ReLU, Linear)."""
     if layers < 1 or hidden < 1:
@@ -39,7 +40,7 @@ def build_gin(
         raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
     from autoglm.plugins_builtin.gin.model import GIN
 
-    return GIN(in_channels, out_channels, hidden=hidden, layers=layers, dropout=dropout, train_eps=train_eps)
+    return GIN(in_channels, out_channels, hidden=hidden, layers=layers, dropout=dropout, train_eps=train_eps, jk=jk)
 
 
 @hookimpl

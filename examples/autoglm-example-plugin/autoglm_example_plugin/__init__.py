@@ -1,4 +1,4 @@
-"""An example third-party autoglm plugin: registers the model ``mlp``.
+"""An example third-party autoglm plugin: registers the model ``mlp`` and the task ``node_degree``.
 
 A 2-layer perceptron on node features that ignores the graph: the baseline a
 GNN has to beat. Everything autoglm needs is in this module; the torch code
@@ -41,3 +41,10 @@ def autoglm_register_models(register: Any) -> None:
         search_space=SEARCH_SPACE,
         summary="Two-layer perceptron on node features (ignores edges): the no-graph baseline",
     )
+
+
+@hookimpl
+def autoglm_register_tasks(register: Any) -> None:
+    from autoglm_example_plugin.task import NodeDegree  # no torch at import: the module imports it in methods
+
+    register("node_degree", NodeDegree, summary="Regress each node's log degree (MSE, lower is better)")

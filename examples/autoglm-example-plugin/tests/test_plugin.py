@@ -65,5 +65,16 @@ def test_entry_point_is_found_when_installed():
     assert (info.status, info.distribution, info.components) == (
         "loaded",
         "autoglm-example-plugin",
-        {"models": ["mlp"]},
+        {"tasks": ["node_degree"], "models": ["mlp"]},
     )
+
+
+def test_the_node_degree_task_runs_with_any_model_and_minimises_its_error(tmp_path):
+    engine = make_engine(autoglm_example_plugin)
+    assert "node_degree" in engine.names("tasks")
+    result = run_tiny_search(engine, tmp_path / "run", models=["mlp", "gcn"], budget=3, task="node_degree")
+    assert result.summary["objective"] == {"metric": "mse", "mode": "min"}
+    finished = [r for r in result.trials if r.ok]
+    assert result.best.val_score == min(r.val_score for r in finished)  # lower is better
+    header = (tmp_path / "run" / "predictions.csv").read_text().splitlines()[0]
+    assert header == "node,log_degree,predicted"
