@@ -64,7 +64,9 @@ def cli(ctx: click.Context, debug: bool, strict: bool, quiet: bool) -> None:
 
     \b
     Quick start:
-      autoglm run examples/quickstart.yaml
+      autoglm run examples/quickstart.yaml                 # node classification
+      autoglm run examples/link_prediction.yaml            # link prediction
+      autoglm run examples/graph_classification.yaml       # graph classification
       autoglm run examples/cora.yaml --set data.options.root=PATH --set tuner.options.budget=20
       autoglm run --resume runs/quickstart      # continue a stopped or killed run
     """

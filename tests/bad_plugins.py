@@ -12,6 +12,8 @@ Each attribute below is one plugin object:
 - :data:`fragile`: a trainer ``fragile`` and a model ``brittle`` whose factories
   raise (a ValueError about an option, or some other exception: a plugin bug).
 - :data:`dup_gcn`: registers a model named ``gcn``, which the built-in gcn plugin owns.
+- :data:`sink`: registers a model whose factory hides its options behind ``**kwargs``.
+- :data:`badname`: registers a model with a name no config could use.
 """
 
 from __future__ import annotations
@@ -123,6 +125,24 @@ class _DupGcn:
         register("gcn", build_other_gcn)
 
 
+def build_sink(in_channels: int, out_channels: int, **options: Any) -> Any:
+    raise AssertionError("never built: the registry refuses a **kwargs factory")
+
+
+class _Sink:
+    @hookimpl
+    def autoglm_register_models(self, register: Any) -> None:
+        register("sinky", build_sink)
+
+
+class _BadName:
+    @hookimpl
+    def autoglm_register_models(self, register: Any) -> None:
+        register("Bad Name!", build_other_gcn)
+
+
 bad_data = _BadData()
+sink = _Sink()
+badname = _BadName()
 fragile = _Fragile()
 dup_gcn = _DupGcn()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 import textwrap
 from pathlib import Path
@@ -185,3 +186,57 @@ def test_a_host_plugin_named_like_a_builtin_is_an_error() -> None:
     module = types.ModuleType("gcn")
     with pytest.raises(PluginError, match="two plugins are named 'gcn'"):
         Engine(plugins=[module], autoload=False)
+
+
+def _installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *entry_points: str) -> None:
+    """A throw-away distribution 'agtest-contract' whose entry points point into tests/bad_plugins.py."""
+    info = tmp_path / "site" / "agtest_contract-0.2.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: agtest-contract\nVersion: 0.2\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("\n".join(["[autoglm]", *entry_points]) + "\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent))
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+
+
+@pytest.mark.parametrize(
+    ("entry_point", "fragments"),
+    [
+        ("sink = bad_plugins:sink", ["model 'sinky' from plugin 'sink' (distribution agtest-contract 0.2)", "no **kwargs sinks"]),
+        ("badname = bad_plugins:badname", ["invalid model name 'Bad Name!' from plugin 'badname' (distribution agtest-contract 0.2)"]),
+    ],
+)
+def test_a_plugin_breaking_the_registry_contract_is_isolated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entry_point: str, fragments: list[str]
+) -> None:
+    """The command a user runs to find the culprit keeps working and names it; strict mode refuses."""
+    from click.testing import CliRunner
+
+    from autoglm.cli.main import cli
+
+    _installed(tmp_path, monkeypatch, entry_point)
+    name = entry_point.split(" =")[0]
+    listed = CliRunner().invoke(cli, ["plugins", "--json"])
+    assert listed.exit_code == 0, listed.output
+    info = next(p for p in json.loads(listed.stdout) if p["name"] == name)
+    assert info["status"] == "failed" and info["components"] == {}
+    assert all(fragment in info["error"] for fragment in fragments), info["error"]
+    assert CliRunner().invoke(cli, ["components", "models"]).exit_code == 0
+    strict = CliRunner().invoke(cli, ["--strict", "plugins"])
+    assert strict.exit_code == 2 and fragments[0] in strict.output
+
+
+def test_a_duplicate_name_is_listed_with_both_owners_and_refused_for_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from autoglm.cli.main import cli
+
+    _installed(tmp_path, monkeypatch, "dup_gcn = bad_plugins:dup_gcn")
+    listed = CliRunner().invoke(cli, ["plugins"])
+    assert listed.exit_code == 0, listed.output
+    # Entry points load before the built-ins, so the built-in gcn is the second to register the name.
+    assert "conflict: model 'gcn' is registered twice: by plugin 'dup_gcn' (distribution agtest-contract 0.2)" in listed.output
+    assert "and by plugin 'gcn' (distribution autoglm" in listed.output
+    config = tmp_path / "c.yaml"
+    config.write_text("data: synthetic\nsearch: {models: [gcn]}\n", encoding="utf-8")
+    refused = CliRunner().invoke(cli, ["validate", str(config)])
+    assert refused.exit_code == 2 and "registered twice" in refused.output
