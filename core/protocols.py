@@ -157,6 +157,9 @@ class Task(Protocol):
     """
 
     objective: Objective
+    #: Optional: the splits a trainer scores every epoch (default ``("train", "val")``); a task whose
+    #: training split is expensive to score leaves it out, and the trainer scores it once at the best epoch.
+    # epoch_splits: tuple[str, ...]
 
     def prepare(self, data: Any, *, seed: int) -> TaskData:
         """Check the loader's data for this task and split it; bad data raises DataError."""

@@ -121,6 +121,8 @@ class Runner:
         self.pruner: SuccessiveHalvingPruner | None = None
         #: Things about the trainer's epoch callbacks worth saying once per run, not once per trial.
         self._warned: set[str] = set()
+        #: The task's cross-validation folds, made on first use (in each process that needs them).
+        self._cv_folds: list[Any] | None = None
 
     # -- setup -----------------------------------------------------------
 
@@ -351,10 +353,12 @@ class Runner:
             self._say_once(f"key-{candidate.model}", logging.WARNING, "population_key of model %r failed (%s): training alone", candidate.model, exc)
             return None
 
-    def _run_unit(self, unit: "_Unit") -> list[tuple[TrialRecord, FitResult | None]]:
+    def _run_unit(self, unit: "_Unit") -> list[Any]:
         """Train one unit (in a worker process when ``unit.remote``) and return its records and fits."""
         if unit.remote:  # a forked copy of this runner: the pruner as of this round, no events from here
             self.pruner, self._remote = unit.pruner, True
+        if unit.fold is not None:  # cross-validation of the selected configuration: (score, error)
+            return [self._fold_score(unit)]
         if unit.seeds is not None:  # selection's re-training: other seeds, no events, no pruner
             return [self._trial(i, c, report=False, seed=seed) for (i, c), seed in zip(unit.members, unit.seeds)]
         if len(unit.members) == 1:
@@ -711,29 +715,50 @@ class Runner:
         return result
 
     def _cross_validate(self, record: TrialRecord) -> dict[str, Any] | None:
-        """Score the selected configuration on each of the task's folds (when it has any), trained afresh on each."""
-        import torch
+        """Score the selected configuration on each of the task's folds (when it has any), trained afresh on each.
 
-        folds = self.task.folds_of(self.data, seed=self.seed) if isinstance(self.task, CrossValidatedTask) else []
+        The folds are spread over the workers when there are several (each worker
+        makes the same folds from the data and the run's seed).
+        """
+        folds = self._folds()
         if not folds:
             return None
         log.info("cross-validation: training trial %d's configuration on %d folds", record.trial, len(folds))
-        key = f"test_{self.objective.metric}"
-        scores: list[float | None] = []
-        errors = []
-        for k, fold in enumerate(folds):
-            try:
-                seed_everything(reseed(self.seed, record.trial, 1000 + k))
-                model = self._build_model(record.model, record.model_params, record.task_params)
-                self.trainer.fit(model, fold, dict(record.train_params), None, task=self.task)
-                scores.append(self.trainer.evaluate(model, fold, lambda m, d: float(self.task.evaluate(m, d, ("test",))[key])))
-            except Exception as exc:  # one fold's failure is recorded; the others still count
-                scores.append(None)
-                errors.append(f"fold {k}: {failure_reason(exc)}")
-                log.warning("cross-validation fold %d failed: %s", k, failure_reason(exc))
+        remote = self._pool is not None and self._pool.workers > 1
+        units = [
+            _Unit([(record.trial, _candidate_of(record))], None, remote, [reseed(self.seed, record.trial, 1000 + k)], fold=k)
+            for k in range(len(folds))
+        ]
+        outcomes: dict[int, tuple[float | None, str | None]] = {}
+        for index, result in self._pool.map_unordered(units):
+            outcomes[index] = (None, str(result)) if isinstance(result, WorkerLost) else result[0]
+        scores = [outcomes[k][0] for k in range(len(folds))]
+        errors = [f"fold {k}: {outcomes[k][1]}" for k in range(len(folds)) if outcomes[k][1]]
+        for error in errors:
+            log.warning("cross-validation %s", error)
         mean, std = mean_std(scores)
         log.info("cross-validation: test %s %.4f ± %.4f over %d folds", self.objective.metric, mean, std, len(folds))
         return {"folds": len(folds), "mean": mean, "std": std, "scores": scores} | ({"errors": errors} if errors else {})
+
+    def _folds(self) -> list[Any]:
+        """The task's cross-validation folds of this run's data (made once per process)."""
+        if self._cv_folds is None:
+            task = self.task
+            self._cv_folds = task.folds_of(self.data, seed=self.seed) if isinstance(task, CrossValidatedTask) else []
+        return self._cv_folds
+
+    def _fold_score(self, unit: "_Unit") -> tuple[float | None, str | None]:
+        """Train one configuration on fold ``unit.fold`` and score its test part: (score, None) or (None, why)."""
+        (_, candidate), = unit.members
+        fold = self._folds()[unit.fold]
+        try:
+            seed_everything(unit.seeds[0])
+            model = self._build_model(candidate.model, candidate.model_params, candidate.task_params)
+            self.trainer.fit(model, fold, dict(candidate.train_params), None, task=self.task)
+            key = f"test_{self.objective.metric}"
+            return self.trainer.evaluate(model, fold, lambda m, d: float(self.task.evaluate(m, d, ("test",))[key])), None
+        except Exception as exc:  # one fold's failure is recorded; the others still count
+            return None, failure_reason(exc)
 
     def _best_entry(self, best: TrialRecord) -> dict[str, Any]:
         return {
@@ -832,6 +857,8 @@ class _Unit:
     remote: bool
     #: Selection's re-training: the seed of each member (None: a search trial, with its trial seed).
     seeds: list[int] | None = None
+    #: Cross-validation: the fold to train and test on (None: not a fold).
+    fold: int | None = None
 
 
 def _candidate_of(record: TrialRecord) -> Candidate:

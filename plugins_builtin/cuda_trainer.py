@@ -99,6 +99,8 @@ class FullBatchTrainer:
         autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.amp)
         objective = task.objective
         key, train_key = objective.key, f"train_{objective.metric}"
+        # Splits scored every epoch: a task may leave out the training split when scoring it costs an epoch's worth.
+        splits = tuple(getattr(task, "epoch_splits", ("train", "val")))
 
         best = (float("-inf"), float("inf"))  # (utility of the objective, validation loss) of the best epoch
         best_state: dict[str, Any] = {}
@@ -116,7 +118,7 @@ class FullBatchTrainer:
 
             model.eval()
             with torch.no_grad(), autocast:
-                evaluated = task.evaluate(model, data, ("train", "val"))
+                evaluated = task.evaluate(model, data, splits)
             names = ["loss", *evaluated]
             with torch.no_grad():
                 values = torch.stack([torch.stack(losses).mean(), *(v.detach().float().reshape(()) for v in evaluated.values())])
@@ -142,6 +144,10 @@ class FullBatchTrainer:
         if best_score is None or not math.isfinite(best_score):
             raise TrialError(f"the validation {objective.metric} was never finite")
         model.load_state_dict(best_state)
+        if "train" not in splits:  # the training score of the kept weights, once
+            model.eval()
+            with torch.no_grad(), autocast:
+                train_at_best = float(task.evaluate(model, data, ("train",))[train_key])
         return FitResult(val_score=best_score, best_epoch=best_epoch, epochs=epoch, state_dict=best_state, train_score=train_at_best)
 
     def fit_population(

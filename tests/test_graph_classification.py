@@ -224,3 +224,16 @@ def test_gin_is_listed_with_the_tasks() -> None:
     models = CliRunner().invoke(cli, ["components", "models", "--json"])
     rows = {row["name"]: row for row in json.loads(models.output)}
     assert rows["gin"]["tasks"] == "all" and "readout" not in rows["gin"]["search_space"]
+
+
+def test_cross_validation_on_two_workers_scores_as_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from autoglm.core import parallel, runner
+
+    config = graph_config(tmp_path, folds=3)
+    config["workers"] = 2
+    two = Engine(autoload=False).run(config)
+    monkeypatch.setattr(runner, "WorkerPool", lambda task, workers: parallel.WorkerPool(task, 1))
+    config["output"] = str(tmp_path / "one")
+    one = Engine(autoload=False).run(config)
+    assert two.cross_validation["scores"] == one.cross_validation["scores"]
+    assert len(two.cross_validation["scores"]) == 3 and None not in two.cross_validation["scores"]

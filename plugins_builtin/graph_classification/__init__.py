@@ -44,6 +44,8 @@ class GraphData:
     index: dict[str, Any]
     batch_size: int
     sizes: dict[str, Any] = field(default_factory=dict)
+    #: Evaluation batches per split, collated once: the same every epoch (collating costs more than the forward pass).
+    _collated: dict[str, list[Any]] = field(default_factory=dict, repr=False)
 
     def to(self, device: str) -> "GraphData":
         return GraphData([g.to(device) for g in self.graphs], self.index, self.batch_size, self.sizes)
@@ -52,13 +54,24 @@ class GraphData:
         from torch_geometric.loader import DataLoader
 
         chosen = [self.graphs[i] for i in self.index[split].tolist()]
-        return DataLoader(chosen, batch_size=self.batch_size if shuffle else max(self.batch_size, 256), shuffle=shuffle)
+        if shuffle:
+            return DataLoader(chosen, batch_size=self.batch_size, shuffle=True)
+        if split not in self._collated:
+            from torch_geometric.data import Batch
+
+            # Batch.from_data_list, not a DataLoader: iterating a DataLoader draws from torch's global
+            # stream even unshuffled, so a cache filled by the first trial would shift later trials'.
+            size = max(self.batch_size, 256)
+            self._collated[split] = [Batch.from_data_list(chosen[i : i + size]) for i in range(0, len(chosen), size)]
+        return self._collated[split]
 
 
 class GraphClassification:
     """Classify graphs; accuracy on the validation graphs selects, on the test graphs (or k folds) reports."""
 
     objective = Objective("acc", "max")
+    #: Evaluated every epoch: the validation graphs only (the training accuracy, once, at the best epoch).
+    epoch_splits = ("val",)
 
     def __init__(
         self,
