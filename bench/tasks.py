@@ -17,6 +17,7 @@ Every search should take at most 10 minutes on 2 CPU cores.
     python bench/tasks.py                          # all four, search seed 0
     python bench/tasks.py --only link_prediction --seeds 0 1 2
     python bench/tasks.py --planetoid ../shared/data/planetoid --tu ../shared/data/TU
+    python bench/tasks.py --only PROTEINS --set workers=2        # any config override, as with autoglm run --set
 """
 
 from __future__ import annotations
@@ -47,10 +48,10 @@ def configs(planetoid: Path, tu: Path) -> dict[str, dict[str, Any]]:
     }
 
 
-def run(config: dict[str, Any], seed: int, out: Path) -> dict[str, Any]:
+def run(config: dict[str, Any], seed: int, out: Path, overrides: list[str]) -> dict[str, Any]:
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        result = Engine(autoload=False).run({**config, "seed": seed, "reporters": []}, output=out)
+        result = Engine(autoload=False).run({**config, "seed": seed, "reporters": []}, overrides=overrides, output=out)
     cv = result.cross_validation or {}
     return {
         "seed": seed, "wall_s": time.perf_counter() - start, "metric": result.metric, "model": result.best.model,
@@ -64,11 +65,16 @@ def main() -> None:
     parser.add_argument("--tu", type=Path, default=SHARED / "TU")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--only", nargs="+", choices=list(TARGETS), default=list(TARGETS))
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for every search (repeatable)")
     args = parser.parse_args()
     print(f"{'benchmark':<20} {'seed':>4} {'metric':>6} {'model':>6} {'test':>15} {'10-fold CV':>15} {'wall s':>7}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.only:
-            rows = [run(configs(args.planetoid, args.tu)[name], seed, Path(tmp) / f"{name}-{seed}") for seed in args.seeds]
+            rows = [
+                run(configs(args.planetoid, args.tu)[name], seed, Path(tmp) / f"{name}-{seed}", args.overrides)
+                for seed in args.seeds
+            ]
             for row in rows:
                 cv = f"{row['cv']:.4f}±{row['cv_std']:.4f}" if row["cv"] is not None else "-"
                 print(f"{name:<20} {row['seed']:>4} {row['metric']:>6} {row['model']:>6} "
