@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import logging
 import signal
@@ -15,7 +16,7 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from autoglm.core import AutoglmError, Engine, RunConfig, UsageError
+from autoglm.core import AutoglmError, DataError, Engine, RunConfig, UsageError
 from autoglm.core.registry import KIND_LABELS, KINDS
 
 EXIT_INTERRUPTED = 130
@@ -69,6 +70,7 @@ def cli(ctx: click.Context, debug: bool, strict: bool, quiet: bool) -> None:
       autoglm run examples/graph_classification.yaml       # graph classification
       autoglm run examples/cora.yaml --set data.options.root=PATH --set tuner.options.budget=20
       autoglm run --resume runs/quickstart      # continue a stopped or killed run
+      autoglm predict runs/quickstart -o all.csv  # the best model's prediction for every node
     """
     ctx.ensure_object(dict)
     ctx.obj.update(debug=debug, strict=strict)
@@ -206,13 +208,17 @@ def sigterm_as_interrupt() -> Iterator[None]:
 @overrides_option
 @click.pass_context
 def validate(ctx: click.Context, config: Path, overrides: tuple[str, ...]) -> None:
-    """Check CONFIG against the installed plugins without loading data or training."""
+    """Check CONFIG against the installed plugins, then that its data is where it says, without loading or training.
+
+    Exit 0: the config is valid and its data was found; 2: the config is not
+    valid; 1: the config is valid but its data is missing or unreadable.
+    """
 
     def body() -> None:
         engine = make_engine(ctx)
-        resolved: RunConfig = engine.validate(config, overrides)
+        resolved: RunConfig = engine.validate(config, overrides, check_data=False)
         space = engine.search_space(resolved)
-        click.echo(f"{config}: OK")
+        click.echo(f"{config}: config OK")
         click.echo(f"  data:      {resolved.data.name} {resolved.data.options or ''}".rstrip())
         click.echo(f"  models:    {', '.join(space.models)}")
         click.echo(f"  tuner:     {resolved.tuner.name} {resolved.tuner.options or ''}".rstrip())
@@ -233,6 +239,55 @@ def validate(ctx: click.Context, config: Path, overrides: tuple[str, ...]) -> No
             + (" (off)" if resolved.population == 1 else " configurations per batched model")
             + f", torch threads {resolved.threads}" + (" (1 per trial process)" if resolved.threads == "auto" else "")
         )
+        try:
+            checked = engine.check_data(resolved)
+        except DataError as exc:
+            raise DataError(f"the config is valid, but its data is not usable: {exc}") from None
+        click.echo(
+            "  data check: OK (found where the config says; not loaded)" if checked
+            else f"  data check: none (loader {resolved.data.name!r} has no check; its data is read when a run starts)"
+        )
+
+    guarded(ctx, body)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--data", "data_option", metavar="CONFIG_OR_SECTION",
+    help="Predict for this data instead of the run's own: a YAML file (a config, or a data section) or an "
+    "inline mapping such as '{name: planetoid, options: {dataset: Cora, root: PATH}}'.",
+)
+@click.option("--output", "-o", "output", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the CSV here (default: standard output).")
+@click.pass_context
+def predict(ctx: click.Context, run_dir: Path, data_option: str | None, output: Path | None) -> None:
+    """Apply the best model of the finished run in RUN_DIR and write a CSV row for every item.
+
+    \b
+    Node classification: every node, with its split (train, val, test,
+    unlabelled, unused: labelled but in no split; new: data without masks),
+    label, predicted class, confidence and each class's probability.
+    Link prediction: each scored pair (the run's edges and held-out pairs,
+    or --data's edge_label_index) with its probability of being an edge.
+    Graph classification: one row per graph.
+    On the run's own data the test rows equal the run's predictions.csv.
+    """
+
+    def body() -> None:
+        from autoglm.core.saved_run import load_run, read_data_option, write_csv
+
+        data = None if data_option is None else read_data_option(data_option)
+        predicted = load_run(run_dir, make_engine(ctx)).predictions(data)
+        counts = ", ".join(f"{split} {n}" for split, n in predicted.counts().items())
+        if output is None:
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerow(predicted.header)
+            writer.writerows(predicted.rows)
+            click.echo(f"{len(predicted.rows)} predictions ({counts})", err=True)
+        else:
+            write_csv(predicted, output)
+            click.echo(f"wrote {len(predicted.rows)} predictions ({counts}) to {output}", err=True)
 
     guarded(ctx, body)
 

@@ -6,6 +6,7 @@ global state. Build an :class:`Engine` to do any of those::
     from autoglm.core import Engine
     result = Engine().run("examples/quickstart.yaml")
     result.best.model, result.test_accuracy     # ('gcn', 0.85...)
+    load_run(result.run_dir).predict()          # a class per node, from the saved best model
 """
 
 from autoglm.core.artifacts import load_best_model
@@ -27,6 +28,7 @@ from autoglm.core.errors import (
 from autoglm.core.loading import DEFAULT_PLUGINS, ENTRY_POINT_GROUP, PluginInfo
 from autoglm.core.pruning import SuccessiveHalvingPruner
 from autoglm.core.results import RunInfo, RunResult, TrialRecord
+from autoglm.core.saved_run import SavedRun, load_run
 
 __all__ = [
     "AutoglmError",
@@ -46,6 +48,7 @@ __all__ = [
     "RunInfo",
     "RunInterrupted",
     "RunResult",
+    "SavedRun",
     "SearchSpec",
     "SelectionSpec",
     "SuccessiveHalvingPruner",
@@ -54,4 +57,5 @@ __all__ = [
     "UnknownComponentError",
     "UsageError",
     "load_best_model",
+    "load_run",
 ]

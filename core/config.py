@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -34,7 +35,7 @@ _PRUNING_INTS = (
     ("reduction_factor", 2, 1000, "rungs are this many times apart and 1/this of the trials go on"),
     ("min_trials", 1, 1_000_000, "earlier trials a rung needs before it stops anyone"),
 )
-SELECTION_KEYS = ("top_k", "seeds")
+SELECTION_KEYS = ("top_k", "seeds", "noise_band")
 #: (key, least value, largest value, what it means) of the selection section's integers.
 _SELECTION_INTS = (
     ("top_k", 1, 100, "how many of the best configurations are re-trained"),
@@ -104,13 +105,16 @@ class SelectionSpec:
 
     top_k: int = 3
     seeds: int = 3
+    #: A contender is re-trained only if its search score is within this many standard deviations of the
+    #: best configuration's seeds (their mean): farther below, the seed noise cannot explain the gap.
+    noise_band: float = 2.0
 
     @property
     def enabled(self) -> bool:
         return self.seeds > 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"top_k": self.top_k, "seeds": self.seeds}
+        return {"top_k": self.top_k, "seeds": self.seeds, "noise_band": self.noise_band}
 
 
 @dataclass
@@ -397,6 +401,15 @@ def _selection(value: Any, source: str) -> SelectionSpec:
     _no_unknown_keys(value, SELECTION_KEYS, "selection", source)
     spec = SelectionSpec()
     _int_settings(value, spec, _SELECTION_INTS, "selection", source)
+    if "noise_band" in value:
+        band = value["noise_band"]
+        if isinstance(band, bool) or not isinstance(band, (int, float)) or math.isnan(band) or band < 0:
+            raise ConfigError(
+                "noise_band must be a number of standard deviations, 0 or more (.inf re-trains every contender), "
+                f"got {shown(band)}",
+                source=source, path="selection.noise_band",
+            )
+        spec.noise_band = float(band)
     return spec
 
 

@@ -36,6 +36,7 @@ from autoglm.core.errors import (
 )
 from autoglm.core.loading import LoadSettings, PluginInfo, PluginLoader
 from autoglm.core.options import check_model_constants, check_options, check_space_values, check_training_space_values
+from autoglm.core.paths import as_paths, resolve_path_options
 from autoglm.core.protocols import SearchSpace
 from autoglm.core.registry import KIND_LABELS, KINDS, Component, Owner, Registry
 
@@ -267,6 +268,7 @@ class Engine:
         except UnknownComponentError as exc:
             raise ConfigError(str(exc), source=source, path=f"{path}.name") from None
         check_options(component, spec.options, source=source, path=f"{path}.options")
+        spec.options = resolve_path_options(component, spec.options)  # recorded absolute: the run reloads from anywhere
         return component
 
     def build(self, kind: str, spec: ComponentSpec, *, source: str = "<config>", path: str = "") -> Any:
@@ -277,7 +279,7 @@ class Engine:
         except TypeError as exc:
             raise ConfigError(f"{KIND_LABELS[kind]} {spec.name!r}: {exc}", source=source, path=path or kind) from None
         try:
-            return component.factory(**spec.options)
+            return component.factory(**as_paths(component, spec.options))
         except ValueError as exc:
             # "max_epochs must be ..." -> point at trainer.options.max_epochs
             first_word = str(exc).split(" ", 1)[0]
@@ -294,18 +296,29 @@ class Engine:
             ) from exc
 
     def validate(
-        self, config: str | Path | Mapping[str, Any] | RunConfig, overrides: Iterable[str] = ()
+        self, config: str | Path | Mapping[str, Any] | RunConfig, overrides: Iterable[str] = (), *,
+        check_data: bool = True,
     ) -> RunConfig:
         """:meth:`load_config`, then build every component once (no data loaded, nothing trained).
 
         Catches what only a factory can see, such as ``device: cuda`` on a machine
-        without CUDA.
+        without CUDA. With ``check_data`` (the default) the data loader's cheap
+        ``check()`` runs too: files missing are a :class:`DataError`, not a config error.
         """
         resolved = self.load_config(config, overrides)
-        self.build_components(resolved)
+        self.build_components(resolved, check_data=check_data)
         return resolved
 
-    def build_components(self, config: RunConfig) -> "Components":
+    def check_data(self, config: RunConfig) -> bool:
+        """Run the data loader's ``check()`` (are the files where the config says?); raises DataError.
+
+        :return: Whether the loader has a check to run.
+        """
+        loader = self.build("data_loaders", config.data, source=config.source, path="data.options")
+        check_data_loader(loader, config.data.name)
+        return callable(getattr(loader, "check", None))
+
+    def build_components(self, config: RunConfig, *, check_data: bool = True) -> "Components":
         """Build the run's components from a resolved config and run the loader's ``check()``.
 
         The order puts option errors first; nothing is loaded or trained.
@@ -325,7 +338,8 @@ class Engine:
         for name, space in self.search_space(config).models.items():
             # A constant no trial can use is a config error now, not N failed trials later.
             check_model_constants(self.component("models", name), space, source=src, path=f"search.space.{name}")
-        check_data_loader(components.data_loader, config.data.name)
+        if check_data:
+            check_data_loader(components.data_loader, config.data.name)
         return components
 
     def search_space(self, config: RunConfig) -> SearchSpace:

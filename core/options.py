@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import math
 import typing
+from pathlib import PurePath
 from typing import Any, Mapping
 
 from autoglm.core.bounds import bounds_of
@@ -22,7 +23,7 @@ def check_options(component: Component, options: Mapping[str, Any], *, source: s
     """Raise ConfigError for unknown, missing or mistyped options of ``component``."""
     params = factory_parameters(component.factory)
     accepted = component.option_names()
-    hints = _type_hints(component.factory)
+    hints = type_hints(component.factory)
     label = f"{component.kind.rstrip('s').replace('_', ' ')} {component.name!r}"
     for key, value in options.items():
         if key not in accepted:
@@ -37,7 +38,7 @@ def check_options(component: Component, options: Mapping[str, Any], *, source: s
             raise ConfigError(f"option {key!r} is required for {label}", source=source, path=f"{path}.{key}")
 
 
-def _type_hints(factory: Any) -> dict[str, Any]:
+def type_hints(factory: Any) -> dict[str, Any]:
     target = factory.__init__ if inspect.isclass(factory) else factory
     try:
         return typing.get_type_hints(target, include_extras=True)  # keep Annotated[..., Between(...)]
@@ -67,7 +68,7 @@ def type_problem(value: Any, expected: Any, *, name: str = "the value") -> str |
 def check_space_values(component: Component, space: Mapping[str, Any], *, source: str, path: str) -> None:
     """Type-check a model's space overrides (constants, choices, range bounds) against its factory."""
     params = factory_parameters(component.factory)
-    hints = _type_hints(component.factory)
+    hints = type_hints(component.factory)
     label = f"model {component.name!r}"
     for key, value in space.items():
         expected = hints.get(key, params[key].annotation) if key in params else inspect.Parameter.empty
@@ -161,6 +162,8 @@ def _fits(value: Any, expected: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool) and not (isinstance(value, float) and math.isnan(value))
     if expected is str:
         return isinstance(value, str)
+    if isinstance(expected, type) and issubclass(expected, PurePath):  # a path option: a string in YAML
+        return isinstance(value, (str, PurePath)) and bool(str(value).strip())
     if origin in (list, tuple, typing.Sequence) or expected in (list, tuple):
         if not isinstance(value, list):
             return False
@@ -183,6 +186,8 @@ def _describe(expected: Any) -> str:
         return "null"
     if origin is not None:
         return str(expected).replace("typing.", "")
+    if isinstance(expected, type) and issubclass(expected, PurePath):
+        return "a path (a non-empty string)"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
         expected, getattr(expected, "__name__", str(expected))
     )

@@ -192,6 +192,56 @@ class PopulationTask(Protocol):
         """The graph with ``x``, ``edge_index``, ``y`` and ``train/val_mask`` that ``fit_population`` trains on."""
 
 
+#: The split of a prediction row whose item the run never split: new data without masks.
+NEW_ITEM = "new"
+
+
+@dataclass
+class Predictions:
+    """A task's prediction for every item of some data (nodes, candidate edges, graphs), in row order.
+
+    ``rows`` are what ``predictions.csv`` and ``autoglm predict`` write under
+    ``header``; each row names the split its item belongs to (``train``, ``val``,
+    ``test``, ``unlabelled``, ``unused`` for a labelled item in no split, or
+    ``new``). ``proba`` and ``labels`` are the same predictions as tensors, for
+    ``predict_proba`` and ``predict`` in Python.
+    """
+
+    header: list[str]
+    rows: list[tuple[Any, ...]]
+    #: ``[items, classes]`` class probabilities, or ``[items]`` edge probabilities (link prediction).
+    proba: "torch.Tensor"
+    #: ``[items]`` predicted labels: a class, or 1 / 0 for an edge at probability 0.5.
+    labels: "torch.Tensor"
+    #: The split of each item, in row order.
+    splits: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """How many items of each split, in order of first appearance."""
+        counts: dict[str, int] = {}
+        for split in self.splits:
+            counts[split] = counts.get(split, 0) + 1
+        return counts
+
+
+@runtime_checkable
+class PredictingTask(Protocol):
+    """A task that predicts every item of its data, not just the test split, and of new data of the same schema.
+
+    The kernel writes ``predictions.csv`` from :meth:`predict` on the run's own
+    data, and :func:`autoglm.core.load_run` uses both methods to apply a saved
+    model anywhere.
+    """
+
+    def inference_data(self, data: Any, sizes: Mapping[str, Any]) -> TaskData:
+        """New data (what a loader returns) checked against the sizes the model was trained with
+        (feature width, classes); nothing is split: items take their split from the data or are ``new``.
+        Data that does not fit the model raises DataError saying what differs."""
+
+    def predict(self, model: "torch.nn.Module", data: TaskData) -> Predictions:
+        """Predict every item of ``data`` (prepared by :meth:`Task.prepare` or :meth:`inference_data`)."""
+
+
 @runtime_checkable
 class CrossValidatedTask(Protocol):
     """A task that can also score the selected configuration by k-fold cross-validation."""

@@ -250,9 +250,14 @@ class RunDirectory:
     def write_config(self, config: Mapping[str, Any]) -> None:
         self.write_text(CONFIG, yaml.safe_dump(dict(config), sort_keys=False))
 
-    def write_state(self, config: Mapping[str, Any], files: Iterable[str]) -> None:
-        """Record the config the run started from and the files it writes (for resume and --overwrite)."""
+    def write_state(
+        self, config: Mapping[str, Any], files: Iterable[str], dataset: Mapping[str, Any] | None = None
+    ) -> None:
+        """Record the config the run started from, the files it writes (for resume and --overwrite) and
+        the facts of its data (its checksum, where the loader gives one: resume and predict compare it)."""
         state = {"format": 1, "config": dict(config), "files": sorted(set(files))}
+        if dataset is not None:
+            state["dataset"] = {k: v for k, v in dataset.items() if isinstance(v, (str, int, float, bool))}
         self.write_text(STATE, json.dumps(state, indent=1, sort_keys=True) + "\n")
 
     def read_state(self) -> dict[str, Any] | None:

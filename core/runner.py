@@ -34,10 +34,13 @@ from typing import TYPE_CHECKING, Any, Mapping, NoReturn
 from autoglm.core.artifacts import save_best_model
 from autoglm.core.config import RunConfig
 from autoglm.core.epoch_hook import EpochHook
-from autoglm.core.errors import AutoglmError, DataError, RunError, RunInterrupted, failure_reason, is_out_of_memory
+from autoglm.core.errors import DataError, RunError, RunInterrupted, failure_reason
 from autoglm.core.parallel import WorkerLost, WorkerPool
+from autoglm.core.data import load_data, task_view
+from autoglm.core.paths import absolute
 from autoglm.core.protocols import (
-    Candidate, Closeable, CrossValidatedTask, Describable, FitResult, Objective, PopulationTask, WritesFiles,
+    Candidate, Closeable, CrossValidatedTask, Describable, FitResult, Objective, PopulationTask, PredictingTask,
+    Predictions, WritesFiles,
 )
 from autoglm.core.pruning import SuccessiveHalvingPruner
 from autoglm.core.replay import describe_point, same_candidate
@@ -100,6 +103,7 @@ class Runner:
             config.output = str(output)
         if config.output is None:
             config.output = default_output(config)
+        config.output = absolute(config.output)  # recorded absolute, like every path option
         self.seed: int = config.seed
         self.run_dir = RunDirectory(config.output)
         self.overwrite = overwrite
@@ -123,6 +127,8 @@ class Runner:
         self._warned: set[str] = set()
         #: The task's cross-validation folds, made on first use (in each process that needs them).
         self._cv_folds: list[Any] | None = None
+        #: Selection's contenders left out as outside the noise band (trial, model, score, why).
+        self._skipped: list[dict[str, Any]] = []
 
     # -- setup -----------------------------------------------------------
 
@@ -157,27 +163,8 @@ class Runner:
     def _load_data(self) -> tuple[Any, dict[str, Any]]:
         """The loader's data, prepared (checked, split) by the task; every failure is one DataError."""
         name = self.config.data.name
-        try:
-            data = self.loader.load()
-        except AutoglmError:
-            raise
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise DataError(f"data loader {name!r} failed: {type(exc).__name__}: {exc}") from exc
-            options = ", ".join(f"{k}={v!r}" for k, v in self.config.data.options.items()) or "its defaults"
-            raise DataError(
-                f"data loader {name!r} ran out of memory loading the data (data.options: {options}); "
-                "the dataset does not fit this machine's memory"
-            ) from None
-        task = self.config.task.name
-        try:
-            prepared = self.task.prepare(data, seed=self.seed)
-        except AutoglmError as exc:
-            raise DataError(f"data loader {name!r}: {exc} (task {task!r})") from None
-        except Exception as exc:
-            raise DataError(
-                f"task {task!r} cannot use the data of loader {name!r}: {type(exc).__name__}: {exc}"
-            ) from exc
+        data = load_data(self.loader, name, self.config.data.options)
+        prepared = task_view(lambda: self.task.prepare(data, seed=self.seed), self.config.task.name, name)
         return prepared, {"loader": name, **_describe(self.loader), **dict(prepared.sizes)}
 
     # -- the run ---------------------------------------------------------
@@ -226,9 +213,11 @@ class Runner:
         if self.resume:
             state = self.run_dir.read_state()
             if state is not None:
-                self.run_dir.write_state(state["config"], [*state["files"], *files])
+                recorded = state.get("dataset") if isinstance(state.get("dataset"), dict) else {}
+                _check_same_data(recorded, sizes, self.run_dir.path)
+                self.run_dir.write_state(state["config"], [*state["files"], *files], recorded or sizes)
         else:
-            self.run_dir.write_state(resolved, files)
+            self.run_dir.write_state(resolved, files, sizes)
             self.run_dir.write_config(resolved)
         log.info("run directory: %s (seed %d)", self.run_dir.path, self.seed)
         in_flight = getattr(self.tuner, "set_in_flight", None)
@@ -674,8 +663,8 @@ class Runner:
         test_mean, test_std = mean_std([run.test_score for run in chosen.runs])
         kept = chosen.kept_run()
         best = chosen.record
-        kept_score, (header, rows) = self._test(best, kept.state_dict, predictions=True)
-        self.run_dir.write_predictions(header, rows)
+        kept_score, predicted = self._test(best, kept.state_dict, predictions=True)
+        self.run_dir.write_predictions(predicted.header, predicted.rows)
         save_best_model(
             self.run_dir,
             kept.state_dict,
@@ -701,9 +690,12 @@ class Runner:
                 "score_std": test_std,
                 "seeds": seeds,
                 "saved_model_score": kept_score,
-                "rows": len(rows),
+                "rows": predicted.counts().get("test", 0),
             } | ({"cross_validation": cross_validation} if cross_validation else {}),
-            selection=self.config.selection.to_dict() | {"contenders": [c.to_dict() for c in compared]},
+            predictions={"rows": len(predicted.rows), "splits": predicted.counts()},
+            selection=self.config.selection.to_dict() | {
+                "contenders": [c.to_dict() for c in compared], "not_retrained": self._skipped,
+            },
             wall_time_s=wall,
         )
         self.run_dir.write_json(SUMMARY, summary)
@@ -773,25 +765,57 @@ class Runner:
         }
 
     def _select(self) -> tuple[Contender, list[Contender]]:
-        """Re-train the best configurations with fresh seeds and choose by mean validation score."""
+        """Re-train the best configurations with fresh seeds and choose by mean validation score.
+
+        The best search trial's configuration is re-trained first; its seeds' spread is the noise band. A
+        contender whose search score lies farther below that configuration's mean than ``noise_band``
+        standard deviations is not re-trained (seed noise cannot explain the gap), so the time goes to
+        configurations that could still win.
+        """
         spec = self.config.selection
         best_record, best_state = self._best
         top = contenders(self.records, spec.top_k, self.objective) if spec.enabled else [best_record]
+        self._skipped = []
+        compared = [self._contender(top[0], best_record, best_state, self._retrain_all(self._seed_jobs(top[:1])))]
+        if spec.enabled and len(top) > 1:
+            leader = compared[0]
+            floor = self.objective.utility(leader.val_mean) - spec.noise_band * leader.val_std
+            close = [r for r in top[1:] if self.objective.utility(r.val_score) >= floor or math.isnan(floor)]
+            for record in top[1:]:
+                if record not in close:
+                    self._skipped.append({
+                        "trial": record.trial, "model": record.model, "val_score": record.val_score,
+                        "reason": f"{record.val_score:.4f} is outside the noise band of trial {leader.record.trial} "
+                        f"({leader.val_mean:.4f} ± {spec.noise_band:g} × {leader.val_std:.4f})",
+                    })
+            retrained = self._retrain_all(self._seed_jobs(close))
+            compared += [self._contender(record, best_record, best_state, retrained) for record in close]
         if spec.enabled:
-            log.info("selection: re-training the top %d configuration(s) with %d more seed(s) each", len(top), spec.seeds - 1)
-        jobs = [(record, k, reseed(self.seed, record.trial, k)) for record in top for k in range(1, spec.seeds)]
-        retrained = self._retrain_all(jobs)
-        compared = []
-        for record in top:
-            kept = best_state if record.trial == best_record.trial else None
-            runs = [SeedRun(0, record.seed, record.val_score, kept)]
-            runs += [retrained[(record.trial, k)] for k in range(1, spec.seeds)]
-            compared.append(Contender(record, runs, self.objective))
+            log.info(
+                "selection: comparing %s", "; ".join(
+                    f"trial {c.record.trial} ({c.record.model}) mean {c.val_mean:.4f} ± {c.val_std:.4f} over "
+                    f"{sum(r.ok for r in c.runs)} seeds" for c in compared
+                ),
+            )
+            for skipped in self._skipped:
+                log.info("selection: trial %d (%s) not re-trained: %s", skipped["trial"], skipped["model"], skipped["reason"])
         chosen = choose(compared)
         for run in chosen.runs:
             if run.ok and run.state_dict is None:  # the trial's own weights were not kept: its seed rebuilds them
                 run.state_dict = self._retrain(chosen.record, run.k, run.seed).state_dict
         return chosen, compared
+
+    def _seed_jobs(self, records: list[TrialRecord]) -> list[tuple[TrialRecord, int, int]]:
+        seeds = self.config.selection.seeds
+        return [(record, k, reseed(self.seed, record.trial, k)) for record in records for k in range(1, seeds)]
+
+    def _contender(
+        self, record: TrialRecord, best_record: TrialRecord, best_state: Any, retrained: dict[tuple[int, int], SeedRun]
+    ) -> Contender:
+        kept = best_state if record.trial == best_record.trial else None
+        runs = [SeedRun(0, record.seed, record.val_score, kept)]
+        runs += [retrained[(record.trial, k)] for k in range(1, self.config.selection.seeds)]
+        return Contender(record, runs, self.objective)
 
     def _retrain_all(self, jobs: list[tuple[TrialRecord, int, int]]) -> dict[tuple[int, int], SeedRun]:
         """Re-train (record, k, seed) jobs, spread over the workers when there are several."""
@@ -834,7 +858,12 @@ class Runner:
 
         def score(model: Any, data: Any) -> tuple[float, Any]:
             value = float(self.task.evaluate(model, data, ("test",))[key])
-            return value, (self.task.predictions(model, data, "test") if predictions else None)
+            if not predictions:
+                return value, None
+            if isinstance(self.task, PredictingTask):  # every item, with its split
+                return value, self.task.predict(model, data)
+            header, rows = self.task.predictions(model, data, "test")
+            return value, Predictions(list(header), list(rows), None, None, ["test"] * len(rows))
 
         return self.trainer.evaluate(model, self.data, score)
 
@@ -866,6 +895,16 @@ def _candidate_of(record: TrialRecord) -> Candidate:
     return Candidate(record.model, dict(record.model_params), dict(record.train_params), task_params=dict(record.task_params))
 
 
+
+
+def _check_same_data(recorded: Mapping[str, Any], now: Mapping[str, Any], run_dir: Path) -> None:
+    """A resume must train on the data the run started with: a loader's checksum that changed stops it."""
+    before, after = recorded.get("checksum"), now.get("checksum")
+    if before and after and before != after:
+        raise DataError(
+            f"cannot resume {str(run_dir)!r}: the data changed since the run started (checksum {str(before)[:12]}, "
+            f"now {str(after)[:12]}); put the original data back, or start a new run on the new data"
+        )
 
 
 def _describe(component: Any) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import pluggy
 
 from autoglm.core.bounds import Between
 from autoglm.core.errors import AutoglmError, ConfigError, DataError, TrialError, is_out_of_memory
+from autoglm.core.paths import files_checksum
 from autoglm.core.protocols import (
     Candidate,
     Closeable,
@@ -39,7 +40,10 @@ from autoglm.core.protocols import (
     EpochCallback,
     FitResult,
     Objective,
+    NEW_ITEM,
     PopulationTask,
+    PredictingTask,
+    Predictions,
     Reporter,
     SearchSpace,
     Task,
@@ -68,9 +72,13 @@ __all__ = [
     "EpochCallback",
     "FitResult",
     "Float",
+    "files_checksum",
     "Int",
     "Objective",
+    "NEW_ITEM",
     "PopulationTask",
+    "PredictingTask",
+    "Predictions",
     "Reporter",
     "RunInfo",
     "RunResult",

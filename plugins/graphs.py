@@ -61,8 +61,16 @@ def check_edges(data: Any, num_nodes: int) -> int:
     return int(edge_index.size(1))
 
 
-def check_labels(y: Any, count: int, *, num_classes: int | None = None, of: str = "nodes") -> int:
-    """``y`` holds ``count`` int64 class labels in ``0..num_classes-1`` (at least two classes); returns the class count."""
+def check_labels(
+    y: Any, count: int, *, num_classes: int | None = None, of: str = "nodes", unlabelled: bool = False,
+    at_least_two: bool = True,
+) -> int:
+    """``y`` holds ``count`` int64 class labels in ``0..num_classes-1`` (at least two classes); returns the class count.
+
+    With ``unlabelled``, ``-1`` marks an item without a label (it takes part in
+    message passing but in no split); ``at_least_two=False`` accepts data to
+    predict on, which may hold a single class or none.
+    """
     import torch
 
     if y is None:
@@ -71,10 +79,21 @@ def check_labels(y: Any, count: int, *, num_classes: int | None = None, of: str 
         raise DataError(f"y must be a 1-D integer tensor of {count} labels, got {describe(y)}")
     if y.dtype != torch.long:  # what cross-entropy takes as class indices
         raise DataError(f"y must hold int64 (torch.long) labels, got {y.dtype}; convert it in the loader (data.y = data.y.long())")
-    classes = int(num_classes or 0) or int(y.max()) + 1
-    if int(y.min()) < 0 or int(y.max()) >= classes:
-        raise DataError(f"labels must lie in 0..{classes - 1}, found {int(y.min())}..{int(y.max())}")
-    if int(y.unique().numel()) < 2:
+    labelled = y[y >= 0] if unlabelled else y
+    lowest = -1 if unlabelled else 0
+    if labelled.numel() == 0:
+        if at_least_two:
+            raise DataError(f"every one of the {count} {of} is unlabelled (y = -1); training needs labels")
+        return int(num_classes or 0)
+    classes = int(num_classes or 0) or int(labelled.max()) + 1
+    if int(y.min()) < lowest or int(y.max()) >= classes:
+        where = int(torch.nonzero((y < lowest) | (y >= classes)).view(-1)[0]) if y.numel() else 0
+        allowed = f"0..{classes - 1}" + (" (or -1 for no label)" if unlabelled else "")
+        raise DataError(
+            f"labels must lie in {allowed}, found {int(y.min())}..{int(y.max())} (first outside: item {where}, "
+            f"label {int(y[where])})"
+        )
+    if at_least_two and int(labelled.unique().numel()) < 2:
         raise DataError("the labels hold a single class; classification needs at least two")
     return classes
 

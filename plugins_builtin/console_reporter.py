@@ -56,6 +56,17 @@ class ConsoleReporter:
                 if r.ok:
                     params = format_params({**r.model_params, **r.task_params})
                     self._print(f"  {rank}. trial {r.trial:<3} {r.model:<6} {self._val}={r.val_score:.4f}  {params}")
+        selection = result.summary.get("selection") or {}
+        compared = selection.get("contenders") or []
+        if len(compared) > 1 or selection.get("not_retrained"):
+            shown = ", ".join(
+                f"trial {c['trial']} ({c['model']}) {c['val_mean']:.4f}±{c['val_std']:.4f}" for c in compared
+            )
+            left = "; ".join(f"trial {s['trial']} ({s['val_score']:.4f})" for s in selection.get("not_retrained") or [])
+            self._print(
+                f"selection by mean {self._val} over {selection.get('seeds')} seeds: {shown}"
+                + (f"; not re-trained, outside the best's noise band: {left}" if left else "")
+            )
         self._print(
             f"best: trial {result.best.trial} ({result.best.model}) {self._val}={result.val_score:.4f} "
             f"test_{result.metric}={_test(result)}; {len(result.trials)} trials{_pruned(result)} in {result.wall_time_s:.1f}s; "

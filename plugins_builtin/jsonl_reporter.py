@@ -11,7 +11,7 @@ from autoglm.plugins import RunInfo, RunResult, TrialRecord, hookimpl
 
 
 class JsonlReporter:
-    def __init__(self, *, path: str | None = None, epochs: bool = False) -> None:
+    def __init__(self, *, path: Path | None = None, epochs: bool = False) -> None:
         self.path = path
         self.epochs = epochs
         self._handle: IO[str] | None = None

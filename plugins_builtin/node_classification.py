@@ -3,7 +3,9 @@
 The model plugin's encoder maps each node to one score per class
 (``out_channels`` = number of classes), so there is no head to add. A graph
 that carries ``train/val/test_mask`` is split that way (Planetoid's public
-split); one without masks is split per class with the run's seed.
+split); one without masks is split per class with the run's seed. A node
+labelled ``-1`` has no label: it takes part in message passing, in no split,
+and gets a prediction like every other node.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, Iterator, Mapping, Sequence
 
-from autoglm.plugins import Between, DataError, Objective, hookimpl
+from autoglm.plugins import NEW_ITEM, Between, DataError, Objective, Predictions, hookimpl
 
 MASKS = ("train_mask", "val_mask", "test_mask")
 SPLITS = ("train", "val", "test")
@@ -27,9 +29,12 @@ class NodeData:
     sizes: dict[str, Any] = field(default_factory=dict)
     #: The graph with this split's masks, made once for population training.
     masked: Any = None
+    #: New data to predict on (not the run's): a node in none of its masks is ``new``.
+    new: bool = False
 
     def to(self, device: str) -> "NodeData":
-        return NodeData(self.graph.to(device), {k: v.to(device) for k, v in self.index.items()}, self.sizes)
+        index = {k: v.to(device) for k, v in self.index.items()}
+        return NodeData(self.graph.to(device), index, self.sizes, new=self.new)
 
 
 class NodeClassification:
@@ -49,7 +54,8 @@ class NodeClassification:
 
         num_nodes, num_features = check_features(data)
         num_edges = check_edges(data, num_nodes)
-        num_classes = check_labels(getattr(data, "y", None), num_nodes, num_classes=getattr(data, "num_classes", None))
+        y = getattr(data, "y", None)
+        num_classes = check_labels(y, num_nodes, num_classes=getattr(data, "num_classes", None), unlabelled=True)
         present = [name for name in MASKS if getattr(data, name, None) is not None]
         sizes: dict[str, Any] = {
             "num_nodes": num_nodes, "num_features": num_features, "num_edges": num_edges, "num_classes": num_classes,
@@ -63,17 +69,50 @@ class NodeClassification:
                 )
             for name in MASKS:
                 check_mask(data, name, num_nodes)
+                without = getattr(data, name) & (y < 0)
+                if bool(without.any()):
+                    raise DataError(
+                        f"{name} selects {int(without.sum())} unlabelled node(s) (y = -1), e.g. node "
+                        f"{int(without.nonzero()[0])}; a split holds labelled nodes only"
+                    )
             index = {split: getattr(data, f"{split}_mask").nonzero().view(-1) for split in SPLITS}
             sizes["split"] = "the graph's masks"
         else:
-            index = dict(zip(SPLITS, stratified_split(data.y, self.fractions, seed=seed)))
+            labelled = (y >= 0).nonzero().view(-1)
+            parts = stratified_split(y[labelled], self.fractions, seed=seed)
+            index = {split: labelled[part] for split, part in zip(SPLITS, parts)}
             for split, nodes in index.items():
                 if nodes.numel() == 0:
-                    raise DataError(f"the {split} split is empty: {num_nodes} nodes are too few for the fractions {self.fractions}")
+                    raise DataError(
+                        f"the {split} split is empty: {labelled.numel()} labelled nodes are too few for the fractions "
+                        f"{self.fractions}"
+                    )
             sizes["split"] = f"stratified {self.fractions[0]:g}/{self.fractions[1]:g}/rest, seed {seed}"
         for split in SPLITS:
             sizes[f"{split}_nodes"] = int(index[split].numel())
+        if (unlabelled := int((y < 0).sum())):
+            sizes["unlabelled_nodes"] = unlabelled
         return NodeData(data, index, sizes)
+
+    def inference_data(self, data: Any, sizes: Mapping[str, Any]) -> NodeData:
+        """A graph to predict on: the trained width of features; labels and masks optional."""
+        from autoglm.plugins.graphs import check_edges, check_features, check_labels, check_mask
+
+        num_nodes, num_features = check_features(data)
+        check_edges(data, num_nodes)
+        if num_features != int(sizes["num_features"]):
+            raise DataError(
+                f"the model was trained on {sizes['num_features']} node features; this graph has {num_features}"
+            )
+        classes = int(sizes["num_classes"])
+        if getattr(data, "y", None) is not None:
+            check_labels(data.y, num_nodes, num_classes=classes, unlabelled=True, at_least_two=False)
+        index = {}
+        for split in SPLITS:
+            if getattr(data, f"{split}_mask", None) is not None:
+                check_mask(data, f"{split}_mask", num_nodes)
+                index[split] = getattr(data, f"{split}_mask").nonzero().view(-1)
+        return NodeData(data, index, {**sizes, "num_nodes": num_nodes}, new=True)
 
     def build(self, encoder: Callable[[int, int], Any], sizes: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
         return encoder(int(sizes["num_features"]), int(sizes["num_classes"]))
@@ -101,16 +140,35 @@ class NodeClassification:
             metrics[f"{split}_loss"] = F.cross_entropy(out[nodes], graph.y[nodes])
         return metrics
 
-    def predictions(self, model: Any, data: NodeData, split: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def predict(self, model: Any, data: NodeData) -> Predictions:
+        """Every node: its split (the run's: ``unlabelled`` for y = -1, ``unused`` for a labelled node in no
+        split; new data's: its masks, else ``new``), label, predicted class, confidence and each class's probability."""
         import torch
 
         graph = data.graph
-        scores = model(graph.x, graph.edge_index).float()
-        confidence, pred = torch.softmax(scores, dim=-1).max(dim=-1)
-        nodes = data.index[split].cpu()
-        y, pred, confidence = graph.y.cpu(), pred.cpu(), confidence.cpu()
-        rows = [(n, int(y[n]), int(pred[n]), f"{float(confidence[n]):.6f}") for n in nodes.tolist()]
-        return ["node", "y_true", "y_pred", "confidence"], rows
+        proba = torch.softmax(model(graph.x, graph.edge_index).float(), dim=-1).cpu()
+        confidence, pred = proba.max(dim=-1)
+        y = getattr(graph, "y", None)
+        y = None if y is None else y.cpu()
+        splits = [NEW_ITEM if data.new else "unused"] * graph.num_nodes
+        if y is not None and not data.new:
+            for node in (y < 0).nonzero().view(-1).tolist():
+                splits[node] = "unlabelled"
+        for split, nodes in data.index.items():
+            for node in nodes.cpu().tolist():
+                splits[node] = split
+        header = ["node", "split", "y_true", "y_pred", "confidence", *(f"p_{c}" for c in range(proba.size(1)))]
+        truth = [""] * graph.num_nodes if y is None else ["" if v < 0 else v for v in y.tolist()]
+        rows = [
+            (node, splits[node], truth[node], label, f"{conf:.6f}", *(f"{p:.6f}" for p in probs))
+            for node, (label, conf, probs) in enumerate(zip(pred.tolist(), confidence.tolist(), proba.tolist()))
+        ]
+        return Predictions(header, rows, proba, pred, splits)
+
+    def predictions(self, model: Any, data: NodeData, split: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """The rows of ``split`` only (the kernel writes :meth:`predict`'s every node)."""
+        every = self.predict(model, data)
+        return every.header, [row for row, where in zip(every.rows, every.splits) if where == split]
 
     def population_graph(self, data: NodeData) -> Any:
         """The graph a population trainer trains on: masks of this task's split."""

@@ -27,6 +27,7 @@ Defect = Literal[
     "inf-features",
     "label-out-of-range",
     "negative-label",
+    "unlabelled-in-mask",
     "empty-train-mask",
     "empty-val-mask",
     "empty-test-mask",
@@ -50,7 +51,9 @@ def _break(data: Any, defect: str) -> Any:
     elif defect == "label-out-of-range":
         data.y[0] = 7  # the graph has 3 classes
     elif defect == "negative-label":
-        data.y[0] = -1
+        data.y[0] = -2  # -1 means "no label"; below that is nothing
+    elif defect == "unlabelled-in-mask":
+        data.y[int(data.train_mask.nonzero()[0])] = -1
     elif defect in ("empty-train-mask", "empty-val-mask", "empty-test-mask"):
         name = defect[len("empty-") :].replace("-", "_")
         setattr(data, name, torch.zeros_like(getattr(data, name)))

@@ -432,12 +432,18 @@ CASES = [
         edit=data("inf-features"), plugins=BAD_DATA,
     ),
     case(
-        "label-out-of-range", 1, ("data loader 'bad_graph'", "labels must lie in 0..2, found 0..7"),
+        "label-out-of-range", 1,
+        ("data loader 'bad_graph'", "labels must lie in 0..2 (or -1 for no label), found 0..7 (first outside: item 0, label 7)"),
         edit=data("label-out-of-range"), plugins=BAD_DATA,
     ),
     case(
-        "negative-label", 1, ("data loader 'bad_graph'", "labels must lie in 0..2, found -1..2"),
+        "negative-label", 1, ("data loader 'bad_graph'", "labels must lie in 0..2 (or -1 for no label), found -2..2"),
         edit=data("negative-label"), plugins=BAD_DATA,
+    ),
+    case(
+        "unlabelled-node-in-a-mask", 1,
+        ("data loader 'bad_graph'", "train_mask selects 1 unlabelled node(s) (y = -1)", "a split holds labelled nodes only"),
+        edit=data("unlabelled-in-mask"), plugins=BAD_DATA,
     ),
     case(
         "empty-train-mask", 1, ("data loader 'bad_graph'", "train_mask selects no nodes"),

@@ -26,7 +26,7 @@ from click.testing import CliRunner, Result
 from autoglm.cli.main import cli
 from autoglm.core import DEFAULT_PLUGINS, Engine
 
-COMMANDS = ("run", "validate", "plugins", "components", "show")
+COMMANDS = ("run", "validate", "predict", "plugins", "components", "show")
 BUILTIN_NAMES = [path.rsplit(".", 1)[-1] for path in DEFAULT_PLUGINS]
 RUN_FILES = (
     "config.yaml",
@@ -261,11 +261,32 @@ def test_validate_ok(tiny_yaml: Path, run_dir: Path) -> None:
     result = invoke("validate", tiny_yaml)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == f"{tiny_yaml}: OK"
+    assert lines[0] == f"{tiny_yaml}: config OK"
     assert "  models:    gcn, gat" in lines
     assert any(line.startswith("  tuner:     random") for line in lines)
     assert any(line.startswith("  trainer:   cuda") for line in lines)
+    assert lines[-1].startswith("  data check: none (loader 'synthetic' has no check")
     assert not run_dir.exists(), "validate writes nothing"
+
+
+def test_validate_tells_a_valid_config_from_data_that_is_not_there(tmp_path: Path) -> None:
+    """Exit 1 and both facts when only the data is missing; exit 0 with the check passed when it is there."""
+    config = tmp_path / "cora.yaml"
+    config.write_text(f"data: {{name: planetoid, options: {{root: {tmp_path / 'nowhere'}}}}}\n", encoding="utf-8")
+    missing = invoke("validate", config)
+    assert missing.exit_code == 1, missing.output
+    assert missing.stdout.splitlines()[0] == f"{config}: config OK"
+    assert "the config is valid, but its data is not usable: Planetoid Cora: raw files not found" in missing.stderr
+    assert "Traceback" not in missing.output
+    raw = tmp_path / "nowhere" / "Cora" / "raw"
+    raw.mkdir(parents=True)
+    for part in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"):
+        (raw / f"ind.cora.{part}").write_bytes(b"")
+    found = invoke("validate", config)
+    assert found.exit_code == 0, found.output
+    assert found.stdout.splitlines()[-1] == "  data check: OK (found where the config says; not loaded)"
+    bad = invoke("validate", config, "--set", "data.options.datset=Cora")
+    assert bad.exit_code == 2 and "data.options.datset" in bad.stderr  # a config error stays exit 2
 
 
 def test_validate_with_override(tiny_yaml: Path) -> None:
@@ -359,8 +380,9 @@ def test_run_end_to_end(tiny_yaml: Path, run_dir: Path) -> None:
 
     with open(run_dir / "predictions.csv", newline="", encoding="utf-8") as handle:
         predictions = list(csv.DictReader(handle))
-    assert list(predictions[0]) == ["node", "y_true", "y_pred", "confidence"]
-    assert len(predictions) == summary["test"]["rows"]
+    assert list(predictions[0]) == ["node", "split", "y_true", "y_pred", "confidence", "p_0", "p_1", "p_2"]
+    assert sum(row["split"] == "test" for row in predictions) == summary["test"]["rows"]
+    assert len(predictions) == summary["dataset"]["num_nodes"]
 
     # the resolved config in the run directory is itself a valid config
     again = Engine(autoload=False).validate(run_dir / "config.yaml")

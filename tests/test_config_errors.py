@@ -173,7 +173,7 @@ CASES = [
     # selection section
     pytest.param(
         put("selection", {"top_n": 3}), "load", "selection.top_n",
-        ["unknown key 'top_n'", "accepted: seeds, top_k", "did you mean 'top_k'?"],
+        ["unknown key 'top_n'", "accepted: noise_band, seeds, top_k", "did you mean 'top_k'?"],
         id="selection-key-misspelled",
     ),
     pytest.param(

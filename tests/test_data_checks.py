@@ -38,7 +38,7 @@ CASES = {
     "nan-features": (_set("x", lambda d: d.x.index_fill(0, torch.tensor([3]), float("nan"))), "NaN or infinite values in 1 node"),
     "inf-features": (_set("x", lambda d: d.x.index_fill(0, torch.tensor([1, 2]), float("inf"))), "in 2 node(s)"),
     "label-out-of-range": (_set("y", lambda d: d.y.index_fill(0, torch.tensor([0]), 99)), "labels must lie in 0..2"),
-    "negative-label": (_set("y", lambda d: d.y.index_fill(0, torch.tensor([0]), -1)), "labels must lie in"),
+    "negative-label": (_set("y", lambda d: d.y.index_fill(0, torch.tensor([0]), -2)), "labels must lie in"),
     "float-labels": (_set("y", lambda d: d.y.float()), "y must be a 1-D integer tensor"),
     "edge-past-node-count": (_set("edge_index", lambda d: torch.cat([d.edge_index, torch.tensor([[0], [200]])], 1)), "refers to node 200"),
     "edge-index-shape": (_set("edge_index", lambda d: d.edge_index.t()), "edge_index must be a [2, num_edges]"),

@@ -54,3 +54,23 @@ def test_the_plugin_guides_worked_example_runs(tmp_path, monkeypatch) -> None:  
     result = namespace["result"]
     assert result.best.model in ("mlp", "gcn") and len(result.trials) == 4
     assert (tmp_path / "runs" / "ring-example" / "summary.json").exists()
+
+
+def test_the_readmes_prediction_example_runs(tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The README's `load_run` example, as printed, from a directory holding only the example config."""
+    import re
+    import shutil
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```python\n(.+?)\n```", readme, flags=re.S) if "load_run(" in b)
+    (tmp_path / "examples").mkdir()
+    shutil.copy(REPO / "examples" / "quickstart.yaml", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, "README prediction example", "exec"), namespace)  # noqa: S102 - our own documentation
+    run, labels, proba = namespace["run"], namespace["labels"], namespace["proba"]
+    assert labels.shape == (1000,) and proba.shape == (1000, 4)
+    assert namespace["table"].header[:5] == ["node", "split", "y_true", "y_pred", "confidence"]
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1] == "torch.Size([50, 4])"
+    assert run.path == tmp_path / "runs" / "predict-demo"

@@ -189,8 +189,11 @@ def test_a_graph_classification_run_with_cross_validation_through_the_cli(tmp_pa
     assert cv["folds"] == 3 and len(cv["scores"]) == 3 and cv["mean"] == pytest.approx(sum(cv["scores"]) / 3)
     with open(out / "predictions.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["graph", "y_true", "y_pred", "confidence"]
-    assert len(rows) == summary["dataset"]["test_graphs"] == summary["test"]["rows"]
+    assert list(rows[0]) == ["graph", "split", "y_true", "y_pred", "confidence", "p_0", "p_1"]
+    assert [int(r["graph"]) for r in rows] == list(range(summary["dataset"]["num_graphs"]))
+    for split in ("train", "val", "test"):
+        assert sum(r["split"] == split for r in rows) == summary["dataset"][f"{split}_graphs"]
+    assert summary["test"]["rows"] == summary["dataset"]["test_graphs"]
 
 
 def test_gin_separates_the_synthetic_classes(tmp_path: Path) -> None:

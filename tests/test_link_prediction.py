@@ -164,10 +164,16 @@ def test_a_link_prediction_run_end_to_end_through_the_cli(tmp_path: Path) -> Non
         assert "val_auc" in next(csv.reader(handle))
     with open(out / "predictions.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["source", "target", "label", "score"]
-    test_edges, negatives = summary["dataset"]["test_edges"], summary["dataset"]["test_negatives"]
-    assert len(rows) == summary["test"]["rows"] == test_edges + negatives
-    assert sum(int(r["label"]) for r in rows) == test_edges
+    assert list(rows[0]) == ["source", "target", "split", "label", "score"]
+    sizes = summary["dataset"]
+    counts = {split: sum(r["split"] == split for r in rows) for split in ("train", "val", "test")}
+    assert counts == {
+        "train": sizes["train_edges"],  # the training positives (their negatives are redrawn every epoch)
+        "val": sizes["val_edges"] + sizes["val_negatives"],
+        "test": sizes["test_edges"] + sizes["test_negatives"],
+    }
+    assert len(rows) == sum(counts.values()) and counts["test"] == summary["test"]["rows"]
+    assert sum(int(r["label"]) for r in rows if r["split"] == "test") == sizes["test_edges"]
     shown = CliRunner().invoke(cli, ["show", str(out)])
     assert shown.exit_code == 0 and '"metric": "auc"' in shown.output
 

@@ -106,10 +106,20 @@ def test_run_directory_contents(tiny_config: dict[str, Any]) -> None:
     assert summary["tuner"] == {"name": "random"}
     assert summary["wall_time_s"] > 0
 
-    predictions = list(csv.DictReader((run_dir / "predictions.csv").open()))
+    every = list(csv.DictReader((run_dir / "predictions.csv").open()))
+    assert [int(p["node"]) for p in every] == list(range(summary["dataset"]["num_nodes"]))  # every node, in order
+    counts = summary["predictions"]["splits"]
+    assert {split: counts[split] for split in ("train", "val", "test")} == {
+        split: summary["dataset"][f"{split}_nodes"] for split in ("train", "val", "test")
+    }
+    assert sum(counts.values()) == summary["predictions"]["rows"] == len(every)
+    predictions = [p for p in every if p["split"] == "test"]
     assert len(predictions) == summary["test"]["rows"] == summary["dataset"]["test_nodes"]
     accuracy = sum(p["y_true"] == p["y_pred"] for p in predictions) / len(predictions)
     assert accuracy == pytest.approx(result.test_accuracy)
+    probabilities = [[float(p[f"p_{c}"]) for c in range(summary["dataset"]["num_classes"])] for p in every]
+    assert all(sum(row) == pytest.approx(1.0, abs=1e-4) for row in probabilities)
+    assert all(max(row) == pytest.approx(float(p["confidence"]), abs=1e-6) for row, p in zip(probabilities, every))
 
 
 def test_best_model_reloads_without_pickle(tiny_config: dict[str, Any]) -> None:
@@ -123,7 +133,8 @@ def test_best_model_reloads_without_pickle(tiny_config: dict[str, Any]) -> None:
     with torch.no_grad():
         predicted = model(data.x, data.edge_index).argmax(-1)
     rows = list(csv.DictReader((result.run_dir / "predictions.csv").open()))
-    assert [int(r["y_pred"]) for r in rows] == predicted[data.test_mask].tolist()
+    assert [int(r["y_pred"]) for r in rows] == predicted.tolist()
+    assert [int(r["node"]) for r in rows if r["split"] == "test"] == data.test_mask.nonzero().view(-1).tolist()
     # The weights file is a plain state_dict: loadable with weights_only=True.
     state = torch.load(result.run_dir / "best_model.pt", weights_only=True)
     assert set(state) == set(model.state_dict())

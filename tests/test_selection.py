@@ -154,7 +154,7 @@ def test_the_saved_model_is_the_selected_configurations_best_seed(tmp_path: Path
     data = testing.tiny_graph()
     with torch.no_grad():
         predicted = model(data.x, data.edge_index).argmax(-1)[data.test_mask]
-    rows = list(csv.DictReader((result.run_dir / "predictions.csv").open()))
+    rows = [r for r in csv.DictReader((result.run_dir / "predictions.csv").open()) if r["split"] == "test"]
     assert [int(r["y_pred"]) for r in rows] == predicted.tolist()
     accuracy = sum(r["y_pred"] == r["y_true"] for r in rows) / len(rows)
     assert accuracy == pytest.approx(result.summary["test"]["saved_model_score"])
@@ -172,7 +172,9 @@ def test_the_defaults_retrain_the_top_three_with_three_seeds(tmp_path: Path) -> 
     del config["selection"]
     result = Engine(autoload=False).run(config)
     assert result.summary["selection"]["top_k"] == 3 and result.test_seeds == 3
-    assert [len(c["runs"]) for c in result.summary["selection"]["contenders"]] == [3, 3, 3]
+    selection = result.summary["selection"]
+    assert len(selection["contenders"]) + len(selection["not_retrained"]) == 3
+    assert all(len(c["runs"]) == 3 for c in selection["contenders"])
     assert 0.0 <= result.test_std < 0.2
 
 
@@ -181,3 +183,33 @@ def test_resume_refuses_a_different_selection(tmp_path: Path, engine: Engine) ->
     engine.run(config)
     with pytest.raises(ConfigError, match="selection.seeds: run has 2, config has 4"):
         engine.resume(tmp_path / "run", overrides=["selection.seeds=4"])
+
+
+def test_a_contender_outside_the_best_configurations_noise_band_is_not_retrained(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Width 1 scores 0.90 with every seed (no noise at all); width 2's 0.80 is then out of reach."""
+    monkeypatch.setitem(AGAIN, 1, 0.90)
+    caplog.set_level("INFO", logger="autoglm")
+    result = engine.run(scripted_config(tmp_path, {"top_k": BUDGET, "seeds": 3}))
+    selection = result.summary["selection"]
+    widths = {t.trial: t.model_params["width"] for t in result.trials}
+    assert {widths[c["trial"]] for c in selection["contenders"]} == {1}
+    assert all(len(c["runs"]) == 3 for c in selection["contenders"])
+    skipped = selection["not_retrained"]
+    assert skipped and {widths[s["trial"]] for s in skipped} == {2}
+    assert len(selection["contenders"]) + len(skipped) == BUDGET
+    leader = selection["contenders"][0]["trial"]
+    assert skipped[0]["reason"] == f"0.8000 is outside the noise band of trial {leader} (0.9000 ± 2 × 0.0000)"
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("selection:")]
+    assert said[0].startswith(f"selection: comparing trial {leader} (linear) mean 0.9000 ± 0.0000 over 3 seeds")
+    assert any("not re-trained: 0.8000 is outside the noise band" in line for line in said)
+
+    wide = engine.run(scripted_config(tmp_path / "wide", {"top_k": BUDGET, "seeds": 3, "noise_band": float("inf")}))
+    assert len(wide.summary["selection"]["contenders"]) == BUDGET and not wide.summary["selection"]["not_retrained"]
+
+
+@pytest.mark.parametrize("band", [-1, "wide", True, float("nan")])
+def test_a_bad_noise_band_is_a_config_error(tmp_path: Path, engine: Engine, band: Any) -> None:
+    with pytest.raises(ConfigError, match="selection.noise_band: noise_band must be a number of standard deviations"):
+        engine.load_config(scripted_config(tmp_path, {"noise_band": band}))

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, Iterator, Mapping, Sequence
 
-from autoglm.plugins import Between, Choice, DataError, Int, Objective, hookimpl
+from autoglm.plugins import NEW_ITEM, Between, Choice, DataError, Objective, Predictions, hookimpl
 
 SPLITS = ("train", "val", "test")
 Fraction = Annotated[float, Between(0, 1, low_open=True, high_open=True)]
@@ -187,19 +187,62 @@ class GraphClassification:
             metrics[f"{split}_loss"] = F.cross_entropy(logits, labels)
         return metrics
 
-    def predictions(self, model: Any, data: GraphData, split: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def inference_data(self, data: Any, sizes: Mapping[str, Any]) -> GraphData:
+        """Graphs to predict on: the trained width of node features; a label (``y``) per graph optional."""
         import torch
 
-        logits, labels = self._scores(model, data, split)
-        confidence, pred = torch.softmax(logits, dim=-1).max(dim=-1)
+        from autoglm.plugins.graphs import check_edges, check_features
+
+        graphs = _as_graphs(data, least=1)
+        classes = int(sizes["num_classes"])
+        for number, graph in enumerate(graphs):
+            try:
+                nodes, features = check_features(graph, what=f"graph {number}")
+                check_edges(graph, nodes)
+            except DataError as exc:
+                raise DataError(f"graph {number}: {exc}") from None
+            if features != int(sizes["num_features"]):
+                raise DataError(f"graph {number} has {features} node features; the model was trained on {sizes['num_features']}")
+            y = getattr(graph, "y", None)
+            if y is not None and (not isinstance(y, torch.Tensor) or y.numel() != 1 or not -1 <= int(y.view(-1)[0]) < classes):
+                raise DataError(f"graph {number}: y must be one class label in 0..{classes - 1} (or -1 for none), got {y!r}")
+        index = {NEW_ITEM: torch.arange(len(graphs))}
+        return GraphData(graphs, index, self.batch_size, {**sizes, "num_graphs": len(graphs)})
+
+    def predict(self, model: Any, data: GraphData) -> Predictions:
+        """Every graph: its split, label, predicted class, confidence and the probability of each class."""
+        import torch
+        from torch_geometric.data import Batch
+
+        order = torch.cat([members.cpu() for members in data.index.values()]).sort()[0].tolist()
+        split_of = {int(g): split for split, members in data.index.items() for g in members.cpu().tolist()}
+        size = max(self.batch_size, 256)
+        logits = []
+        for start in range(0, len(order), size):
+            chunk = [data.graphs[g] for g in order[start : start + size]]
+            batch = Batch.from_data_list([type(g)(x=g.x, edge_index=g.edge_index) for g in chunk])
+            logits.append(model(batch.x, batch.edge_index, batch.batch).float())
+        proba = torch.softmax(torch.cat(logits), dim=-1).cpu()
+        confidence, pred = proba.max(dim=-1)
+        truth = []
+        for g in order:
+            y = getattr(data.graphs[g], "y", None)
+            value = None if y is None else int(y.view(-1)[0])
+            truth.append("" if value is None or value < 0 else value)
+        splits = [split_of[g] for g in order]
+        header = ["graph", "split", "y_true", "y_pred", "confidence", *(f"p_{c}" for c in range(proba.size(1)))]
         rows = [
-            (graph, int(labels[i]), int(pred[i]), f"{float(confidence[i]):.6f}")
-            for i, graph in enumerate(data.index[split].tolist())
+            (g, split, y, label, f"{conf:.6f}", *(f"{p:.6f}" for p in probs))
+            for g, split, y, label, conf, probs in zip(order, splits, truth, pred.tolist(), confidence.tolist(), proba.tolist())
         ]
-        return ["graph", "y_true", "y_pred", "confidence"], rows
+        return Predictions(header, rows, proba, pred, splits)
+
+    def predictions(self, model: Any, data: GraphData, split: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        every = self.predict(model, data)
+        return every.header, [row for row, where in zip(every.rows, every.splits) if where == split]
 
 
-def _as_graphs(data: Any) -> list[Any]:
+def _as_graphs(data: Any, *, least: int = 4) -> list[Any]:
     """A list of graphs from a list, a tuple or a PyG dataset; anything else is a DataError."""
     if isinstance(data, (list, tuple)):
         graphs = list(data)
@@ -210,8 +253,8 @@ def _as_graphs(data: Any) -> list[Any]:
             f"graph classification needs many graphs (a list or a PyG dataset of Data), got {type(data).__name__}; "
             "a single graph suits node_classification or link_prediction"
         )
-    if len(graphs) < 4:
-        raise DataError(f"graph classification needs at least 4 graphs, got {len(graphs)}")
+    if len(graphs) < least:
+        raise DataError(f"graph classification needs at least {least} graph{'s' if least > 1 else ''}, got {len(graphs)}")
     return graphs
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, Iterator, Literal, Mapping, Sequence
 
-from autoglm.plugins import Between, Choice, DataError, Int, Objective, hookimpl
+from autoglm.plugins import NEW_ITEM, Between, Choice, DataError, Int, Objective, Predictions, hookimpl
 
 SPLITS = ("train", "val", "test")
 Fraction = Annotated[float, Between(0, 1, low_open=True, high_open=True)]
@@ -41,10 +41,13 @@ class LinkData:
     #: split -> (positive pairs [2, P], negative pairs [2, N]); train negatives here are for metrics only.
     pairs: dict[str, tuple[Any, Any]]
     sizes: dict[str, Any] = field(default_factory=dict)
+    #: New data only: the pairs to score ``[2, P]`` and their labels (``None``: unknown).
+    query: tuple[Any, Any] | None = None
 
     def to(self, device: str) -> "LinkData":
         pairs = {split: (pos.to(device), neg.to(device)) for split, (pos, neg) in self.pairs.items()}
-        return LinkData(self.x.to(device), self.edge_index.to(device), pairs, self.sizes)
+        query = None if self.query is None else (self.query[0].to(device), self.query[1])
+        return LinkData(self.x.to(device), self.edge_index.to(device), pairs, self.sizes, query)
 
 
 class LinkPrediction:
@@ -153,16 +156,58 @@ class LinkPrediction:
             metrics[f"{split}_loss"] = F.binary_cross_entropy_with_logits(logits, labels)
         return metrics
 
-    def predictions(self, model: Any, data: LinkData, split: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def inference_data(self, data: Any, sizes: Mapping[str, Any]) -> LinkData:
+        """A graph whose ``edge_index`` is message passing, and the pairs to score: ``edge_label_index``
+        (with ``edge_label`` if known), or else the graph's own edges."""
         import torch
 
-        pos, neg = data.pairs[split]
-        pairs = torch.cat([pos, neg], dim=1)
-        scores = torch.sigmoid(model(data.x, data.edge_index, pairs).float()).cpu()
-        labels = [1] * pos.size(1) + [0] * neg.size(1)
+        from autoglm.plugins.graphs import check_edges, check_features, describe
+
+        num_nodes, num_features = check_features(data)
+        check_edges(data, num_nodes)
+        if num_features != int(sizes["num_features"]):
+            raise DataError(f"the model was trained on {sizes['num_features']} node features; this graph has {num_features}")
+        pairs = getattr(data, "edge_label_index", None)
+        if pairs is None:
+            pairs = data.edge_index
+        elif not isinstance(pairs, torch.Tensor) or pairs.dim() != 2 or pairs.size(0) != 2 or pairs.is_floating_point():
+            raise DataError(f"edge_label_index must be an integer tensor of shape (2, P), got {describe(pairs)}")
+        elif pairs.numel() and (int(pairs.min()) < 0 or int(pairs.max()) >= num_nodes):
+            raise DataError(f"edge_label_index names nodes outside 0..{num_nodes - 1}")
+        labels = getattr(data, "edge_label", None) if getattr(data, "edge_label_index", None) is not None else None
+        if labels is not None and (not isinstance(labels, torch.Tensor) or labels.shape != (pairs.size(1),)):
+            raise DataError(f"edge_label must hold one 0/1 label per pair of edge_label_index ({pairs.size(1)}), got {describe(labels)}")
+        query = (pairs.long(), None if labels is None else labels.cpu())
+        return LinkData(data.x, data.edge_index, {}, {**sizes, "num_nodes": num_nodes}, query)
+
+    def predict(self, model: Any, data: LinkData) -> Predictions:
+        """Every scored pair: the run's training edges and the validation / test pairs (or the pairs given),
+        with their split, label and probability of being an edge."""
+        import torch
+
+        if data.query is not None:
+            pairs, known = data.query
+            labels = [""] * pairs.size(1) if known is None else [int(v) for v in known.tolist()]
+            splits = [NEW_ITEM] * pairs.size(1)
+        else:
+            chunks, labels, splits = [], [], []
+            for split in SPLITS:
+                pos, neg = data.pairs[split]
+                chunks += [pos] if split == "train" else [pos, neg]  # training negatives are redrawn every epoch
+                labels += [1] * pos.size(1) + ([] if split == "train" else [0] * neg.size(1))
+                splits += [split] * (pos.size(1) + (0 if split == "train" else neg.size(1)))
+            pairs = torch.cat(chunks, dim=1)
+        proba = torch.sigmoid(model(data.x, data.edge_index, pairs).float()).cpu()
         pairs = pairs.cpu()
-        rows = [(int(pairs[0, i]), int(pairs[1, i]), labels[i], f"{float(scores[i]):.6f}") for i in range(pairs.size(1))]
-        return ["source", "target", "label", "score"], rows
+        rows = [
+            (src, dst, split, label, f"{p:.6f}")
+            for src, dst, split, label, p in zip(pairs[0].tolist(), pairs[1].tolist(), splits, labels, proba.tolist())
+        ]
+        return Predictions(["source", "target", "split", "label", "score"], rows, proba, (proba >= 0.5).long(), splits)
+
+    def predictions(self, model: Any, data: LinkData, split: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        every = self.predict(model, data)
+        return every.header, [row for row, where in zip(every.rows, every.splits) if where == split]
 
 
 @hookimpl

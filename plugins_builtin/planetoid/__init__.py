@@ -28,7 +28,7 @@ class PlanetoidLoader:
         self,
         *,
         dataset: Literal["Cora", "CiteSeer", "PubMed"] = "Cora",
-        root: str = "data/planetoid",
+        root: Path = Path("data/planetoid"),
         normalize_features: bool = True,
     ) -> None:
         self.dataset = dataset
@@ -36,7 +36,11 @@ class PlanetoidLoader:
         self.normalize_features = normalize_features
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.dataset, "root": str(self.root.resolve())}
+        from autoglm.plugins import files_checksum
+
+        prefix = self.dataset.lower()
+        checksum = None if self.missing_files() else files_checksum([self.raw_dir / f"ind.{prefix}.{n}" for n in RAW_NAMES])
+        return {"name": self.dataset, "root": str(self.root.resolve())} | ({"checksum": checksum} if checksum else {})
 
     @property
     def raw_dir(self) -> Path:

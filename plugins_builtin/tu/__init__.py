@@ -20,7 +20,7 @@ REQUIRED = ("A", "graph_indicator", "graph_labels")
 
 
 class TUDatasetLoader:
-    def __init__(self, *, name: str = "MUTAG", root: str = "data/TU", node_attributes: bool = False) -> None:
+    def __init__(self, *, name: str = "MUTAG", root: Path = Path("data/TU"), node_attributes: bool = False) -> None:
         if not name or "/" in name or name.startswith("."):
             raise ValueError(f"name must be a dataset name such as MUTAG or PROTEINS, got {name!r}")
         self.name = name
@@ -44,7 +44,11 @@ class TUDatasetLoader:
             )
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "root": str(self.root.resolve()), **self._facts}
+        from autoglm.plugins import files_checksum
+
+        files = sorted(self.raw_dir.glob(f"{self.name}_*.txt")) if self.raw_dir.is_dir() else []
+        checksum = files_checksum(files) if files else None
+        return {"name": self.name, "root": str(self.root.resolve()), **self._facts} | ({"checksum": checksum} if checksum else {})
 
     def load(self) -> list[Any]:
         from autoglm.plugins import is_out_of_memory
