@@ -185,6 +185,26 @@ def run(
     guarded(ctx, body)
 
 
+#: (key of a task's sizes, how to say it), in the order ``validate --load`` prints them.
+SIZE_WORDS = (
+    ("num_graphs", "graphs"), ("num_nodes", "nodes"), ("num_edges", "edges"), ("num_classes", "classes"),
+    ("num_features", "features"), ("unlabelled_nodes", "unlabelled nodes"),
+)
+
+
+def describe_sizes(sizes: dict[str, Any]) -> str:
+    """``2708 nodes, 10556 edges, 7 classes, 1433 features; split train 140 / val 500 / test 1000 (the graph's masks)``."""
+    parts = [f"{sizes[key]} {word}" for key, word in SIZE_WORDS if key in sizes]
+    splits = [
+        f"{split} {sizes[key]}" for split in ("train", "val", "test")
+        for key in (f"{split}_nodes", f"{split}_edges", f"{split}_graphs") if key in sizes
+    ]
+    text = ", ".join(parts)
+    if splits:
+        text += "; split " + " / ".join(splits) + (f" ({sizes['split']})" if "split" in sizes else "")
+    return text
+
+
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """A pre-empted job gets SIGTERM: stop the way Ctrl-C does, so the run can be resumed."""
@@ -206,12 +226,16 @@ def sigterm_as_interrupt() -> Iterator[None]:
 @cli.command()
 @click.argument("config", type=click.Path(path_type=Path))
 @overrides_option
+@click.option("--load", "load_data", is_flag=True,
+              help="Also load the data and split it as a run would (no training), and say what was found.")
 @click.pass_context
-def validate(ctx: click.Context, config: Path, overrides: tuple[str, ...]) -> None:
-    """Check CONFIG against the installed plugins, then that its data is where it says, without loading or training.
+def validate(ctx: click.Context, config: Path, overrides: tuple[str, ...], load_data: bool) -> None:
+    """Check CONFIG against the installed plugins, then that its data is where it says, without training.
 
     Exit 0: the config is valid and its data was found; 2: the config is not
     valid; 1: the config is valid but its data is missing or unreadable.
+    With --load the data is read and split too: its nodes, edges, classes,
+    features, labelled nodes and split sizes are printed.
     """
 
     def body() -> None:
@@ -243,10 +267,17 @@ def validate(ctx: click.Context, config: Path, overrides: tuple[str, ...]) -> No
             checked = engine.check_data(resolved)
         except DataError as exc:
             raise DataError(f"the config is valid, but its data is not usable: {exc}") from None
-        click.echo(
-            "  data check: OK (found where the config says; not loaded)" if checked
-            else f"  data check: none (loader {resolved.data.name!r} has no check; its data is read when a run starts)"
-        )
+        if not load_data:
+            click.echo(
+                "  data check: OK (found where the config says; not loaded)" if checked
+                else f"  data check: none (loader {resolved.data.name!r} has no check; its data is read when a run starts)"
+            )
+            return
+        try:
+            found = engine.inspect_data(resolved)
+        except DataError as exc:
+            raise DataError(f"the config is valid, but its data is not usable: {exc}") from None
+        click.echo(f"  data check: OK, loaded and split as a run would: {describe_sizes(found)}")
 
     guarded(ctx, body)
 

@@ -318,6 +318,19 @@ class Engine:
         check_data_loader(loader, config.data.name)
         return callable(getattr(loader, "check", None))
 
+    def inspect_data(self, config: RunConfig) -> dict[str, Any]:
+        """Load the config's data and let its task check and split it, as a run would, without training:
+        the facts a run records (``num_nodes``, ``num_classes``, split sizes, ...). Raises DataError."""
+        from autoglm.core.data import load_data, task_view
+
+        loader = self.build("data_loaders", config.data, source=config.source, path="data.options")
+        check_data_loader(loader, config.data.name)
+        task = self.build("tasks", config.task, source=config.source, path="task.options")
+        raw = load_data(loader, config.data.name, config.data.options)
+        prepared = task_view(lambda: task.prepare(raw, seed=int(config.seed or 0)), config.task.name, config.data.name)
+        described = dict(loader.describe()) if callable(getattr(loader, "describe", None)) else {}
+        return {"loader": config.data.name, **described, **dict(prepared.sizes)}
+
     def build_components(self, config: RunConfig, *, check_data: bool = True) -> "Components":
         """Build the run's components from a resolved config and run the loader's ``check()``.
 

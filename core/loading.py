@@ -35,6 +35,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = tuple(
         "synthetic",
         "synthetic_graphs",
         "tu",
+        "files",
         "gcn",
         "gat",
         "appnp",

@@ -671,7 +671,7 @@ class Runner:
             {
                 "task": self.config.task.to_dict(),
                 "task_params": best.task_params,
-                "sizes": {k: v for k, v in self.sizes.items() if isinstance(v, (int, float, str, bool))},
+                "sizes": {k: v for k, v in self.sizes.items() if _plain(v)},
                 "model": best.model,
                 "model_params": best.model_params,
                 "owner": str(self.engine.component("models", best.model).owner),
@@ -895,6 +895,13 @@ def _candidate_of(record: TrialRecord) -> Candidate:
     return Candidate(record.model, dict(record.model_params), dict(record.train_params), task_params=dict(record.task_params))
 
 
+
+
+def _plain(value: Any) -> bool:
+    """A JSON scalar, or a list of strings (a task's class names): what best_model.json keeps of the sizes."""
+    if isinstance(value, list):
+        return all(isinstance(v, str) for v in value)
+    return isinstance(value, (int, float, str, bool))
 
 
 def _check_same_data(recorded: Mapping[str, Any], now: Mapping[str, Any], run_dir: Path) -> None:

@@ -92,6 +92,9 @@ class NodeClassification:
             sizes[f"{split}_nodes"] = int(index[split].numel())
         if (unlabelled := int((y < 0).sum())):
             sizes["unlabelled_nodes"] = unlabelled
+        names = getattr(data, "class_names", None)
+        if isinstance(names, list) and len(names) == num_classes and all(isinstance(n, str) for n in names):
+            sizes["class_names"] = list(names)
         return NodeData(data, index, sizes)
 
     def inference_data(self, data: Any, sizes: Mapping[str, Any]) -> NodeData:
@@ -106,6 +109,7 @@ class NodeClassification:
             )
         classes = int(sizes["num_classes"])
         if getattr(data, "y", None) is not None:
+            _align_classes(data, sizes.get("class_names"))
             check_labels(data.y, num_nodes, num_classes=classes, unlabelled=True, at_least_two=False)
         index = {}
         for split in SPLITS:
@@ -157,10 +161,14 @@ class NodeClassification:
         for split, nodes in data.index.items():
             for node in nodes.cpu().tolist():
                 splits[node] = split
-        header = ["node", "split", "y_true", "y_pred", "confidence", *(f"p_{c}" for c in range(proba.size(1)))]
-        truth = [""] * graph.num_nodes if y is None else ["" if v < 0 else v for v in y.tolist()]
+        classes = data.sizes.get("class_names")
+        names_of = list(classes) if isinstance(classes, list) and len(classes) == proba.size(1) else list(range(proba.size(1)))
+        header = ["node", "split", "y_true", "y_pred", "confidence", *(f"p_{c}" for c in names_of)]
+        truth = [""] * graph.num_nodes if y is None else ["" if v < 0 else names_of[v] for v in y.tolist()]
+        names = getattr(graph, "node_ids", None)  # a file loader's own ids: rows name nodes as the user does
+        names = names if isinstance(names, list) and len(names) == graph.num_nodes else range(graph.num_nodes)
         rows = [
-            (node, splits[node], truth[node], label, f"{conf:.6f}", *(f"{p:.6f}" for p in probs))
+            (names[node], splits[node], truth[node], names_of[label], f"{conf:.6f}", *(f"{p:.6f}" for p in probs))
             for node, (label, conf, probs) in enumerate(zip(pred.tolist(), confidence.tolist(), proba.tolist()))
         ]
         return Predictions(header, rows, proba, pred, splits)
@@ -182,6 +190,26 @@ class NodeClassification:
                 setattr(graph, f"{split}_mask", mask)
             data.masked = graph
         return data.masked
+
+
+def _align_classes(data: Any, trained: Any) -> None:
+    """New data naming its classes (``class_names``) gets the class numbers the model was trained with."""
+    import torch
+
+    names = getattr(data, "class_names", None)
+    if not isinstance(trained, list) or not isinstance(names, list) or names == trained:
+        return
+    position = {name: i for i, name in enumerate(trained)}
+    unknown = [name for name in names if name not in position]
+    if unknown:
+        raise DataError(
+            f"label {unknown[0]!r} is not one of the classes the model was trained on ({', '.join(trained[:20])})"
+        )
+    mapping = torch.tensor([position[name] for name in names], dtype=torch.long)
+    y = data.y.clone()
+    labelled = y >= 0
+    y[labelled] = mapping[y[labelled]]
+    data.y, data.class_names, data.num_classes = y, list(trained), len(trained)
 
 
 @hookimpl

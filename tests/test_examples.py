@@ -28,7 +28,18 @@ def test_readme_opens_with_the_run_and_test_commands_and_ci_runs_the_test_one() 
 
 
 def test_every_example_is_covered_here() -> None:
-    assert {p.name for p in EXAMPLES} == {"quickstart.yaml", "cora.yaml", "link_prediction.yaml", "graph_classification.yaml"}
+    assert {p.name for p in EXAMPLES} == {
+        "quickstart.yaml", "cora.yaml", "link_prediction.yaml", "graph_classification.yaml", "csv.yaml",
+    }
+
+
+@pytest.mark.slow
+def test_csv_example_runs_as_shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)  # its file paths are relative to the repository root, as its comment says
+    result = Engine(autoload=False).run(REPO / "examples" / "csv.yaml", output=tmp_path / "run")
+    assert result.summary["dataset"]["loader"] == "csv" and result.summary["dataset"]["unlabelled_nodes"] == 15
+    assert len(result.trials) == 6 and result.best.ok
+    assert result.test_score > 0.6  # three classes: chance is about 0.33
 
 
 @pytest.mark.slow

@@ -231,9 +231,10 @@ class GraphClassification:
             truth.append("" if value is None or value < 0 else value)
         splits = [split_of[g] for g in order]
         header = ["graph", "split", "y_true", "y_pred", "confidence", *(f"p_{c}" for c in range(proba.size(1)))]
+        names = [getattr(data.graphs[g], "graph_id", g) for g in order]  # a file loader's own graph ids
         rows = [
-            (g, split, y, label, f"{conf:.6f}", *(f"{p:.6f}" for p in probs))
-            for g, split, y, label, conf, probs in zip(order, splits, truth, pred.tolist(), confidence.tolist(), proba.tolist())
+            (name, split, y, label, f"{conf:.6f}", *(f"{p:.6f}" for p in probs))
+            for name, split, y, label, conf, probs in zip(names, splits, truth, pred.tolist(), confidence.tolist(), proba.tolist())
         ]
         return Predictions(header, rows, proba, pred, splits)
 
