@@ -382,6 +382,7 @@ class Engine:
         overwrite: bool = False,
         keep_other_files: bool = False,
         reporters: Iterable[Any] = (),
+        data: Any = None,
     ) -> "RunResult":
         """Validate ``config``, run the search and return its result.
 
@@ -390,13 +391,17 @@ class Engine:
             files are removed, and files autoglm did not write there make it refuse...
         :param keep_other_files: ...unless this is set: then they stay where they are.
         :param reporters: Extra reporter objects, e.g. a host's own progress sink.
+        :param data: The graph itself (a PyG ``Data``, or a list / dataset of graphs for graph
+            classification), checked like a loader's output; the config's ``data:`` may then be left out
+            (it becomes ``{name: given}``) and must not name another loader.
         """
         from autoglm.core.runner import Runner
 
-        resolved = self.load_config(config, overrides)
+        resolved = self.load_config(config, [*_given_overrides(config, data), *overrides])
+        _check_given(resolved, data)
         return Runner(
             self, resolved, output=output, overwrite=overwrite, keep_other_files=keep_other_files,
-            extra_reporters=list(reporters),
+            extra_reporters=list(reporters), data=data,
         ).run()
 
     def resume(
@@ -406,6 +411,7 @@ class Engine:
         *,
         overrides: Iterable[str] = (),
         reporters: Iterable[Any] = (),
+        data: Any = None,
     ) -> "RunResult":
         """Continue an interrupted (or killed) run in ``run_dir`` until its budget is done.
 
@@ -449,7 +455,10 @@ class Engine:
                     f"recorded config (leave out CONFIG and --set) or start a new run in another --output",
                     source=requested.source,
                 )
-        return Runner(self, recorded, output=directory.path, resume=True, extra_reporters=list(reporters)).run()
+        _check_given(recorded, data)
+        return Runner(
+            self, recorded, output=directory.path, resume=True, extra_reporters=list(reporters), data=data
+        ).run()
 
 
 @dataclass
@@ -529,6 +538,30 @@ def config_differences(recorded: Any, requested: Any, *, ignore: Iterable[str] =
 
 
 _UNSET = object()
+
+
+def _given_overrides(config: Any, data: Any) -> list[str]:
+    """A config run with ``data=``: its data section, when left out, is ``given`` (an override keeps the file named)."""
+    if data is None or isinstance(config, RunConfig):
+        return []
+    document = read_yaml(config) if isinstance(config, (str, Path)) else config
+    return ["data=given"] if isinstance(document, Mapping) and document.get("data") is None else []
+
+
+def _check_given(config: RunConfig, data: Any) -> None:
+    """``data=`` goes with ``data: given`` (and only with it)."""
+    if data is not None and config.data.name != "given":
+        raise ConfigError(
+            f"data= was passed, but the config's data section names loader {config.data.name!r}; leave data: out "
+            "(or write data: given) to run on the graph passed",
+            source=config.source, path="data.name",
+        )
+    if data is None and config.data.name == "given":
+        raise ConfigError(
+            "data: given runs on a graph passed from Python: Engine().run(config, data=graph) (or "
+            "Engine().resume(path, data=graph)); from a config file, name a loader such as csv",
+            source=config.source, path="data.name",
+        )
 
 
 def _drop_nulls(document: Mapping[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = tuple(
         "synthetic_graphs",
         "tu",
         "files",
+        "given",
+        "pyg_datasets",
         "gcn",
         "gat",
         "appnp",

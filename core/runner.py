@@ -94,8 +94,11 @@ class Runner:
         keep_other_files: bool = False,
         resume: bool = False,
         extra_reporters: list[Any] | None = None,
+        data: Any = None,
     ) -> None:
         self.engine = engine
+        #: The graph a host handed over (``data: given``), used instead of the loader's ``load()``.
+        self.given = data
         self.config = config
         if config.seed is None:
             config.seed = secrets.randbelow(2**31)
@@ -163,7 +166,7 @@ class Runner:
     def _load_data(self) -> tuple[Any, dict[str, Any]]:
         """The loader's data, prepared (checked, split) by the task; every failure is one DataError."""
         name = self.config.data.name
-        data = load_data(self.loader, name, self.config.data.options)
+        data = self.given if self.given is not None else load_data(self.loader, name, self.config.data.options)
         prepared = task_view(lambda: self.task.prepare(data, seed=self.seed), self.config.task.name, name)
         return prepared, {"loader": name, **_describe(self.loader), **dict(prepared.sizes)}
 

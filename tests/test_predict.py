@@ -312,3 +312,37 @@ def test_a_run_saved_before_tasks_cannot_predict_but_says_so(node_run: Path, tmp
     (legacy / "best_model.json").write_text(json.dumps(spec), encoding="utf-8")
     with pytest.raises(UsageError, match="saved before tasks existed"):
         load_run(legacy)
+
+
+# -- data handed over from Python ----------------------------------------------------------
+
+
+def test_a_host_runs_on_its_own_graph_with_data_given(tmp_path: Path) -> None:
+    from autoglm.core import ConfigError, RunInterrupted
+
+    config = tiny_config(tmp_path / "run", models=["gcn"], budget=3)
+    del config["data"]
+    graph = tiny_graph(seed=4)
+    engine = Engine(autoload=False)
+    with pytest.raises(RunInterrupted):
+        engine.run(config, data=graph, reporters=[InterruptSecondTrial()])
+    recorded = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text(encoding="utf-8"))
+    assert recorded["data"] == {"name": "given", "options": {}}
+    with pytest.raises(ConfigError, match="data: given runs on a graph passed from Python"):
+        engine.resume(tmp_path / "run")
+    result = engine.resume(tmp_path / "run", data=graph)
+    assert [t.trial for t in result.trials] == [1, 2, 3]
+    run = load_run(result.run_dir)
+    with pytest.raises(DataError, match="data 'given'"):
+        run.predict()
+    assert run.predict(graph).shape == (graph.num_nodes,)
+    from autoglm.plugins_builtin.synthetic_graphs import SyntheticGraphs
+
+    graphs = SyntheticGraphs(num_graphs=20).load()
+    gc = tiny_config(tmp_path / "gc", models=["gin"], task="graph_classification")
+    del gc["data"]
+    assert Engine(autoload=False).run(gc, data=graphs).summary["dataset"]["num_graphs"] == 20
+    with pytest.raises(ConfigError, match="data= was passed, but the config's data section names loader 'synthetic'"):
+        engine.run(tiny_config(tmp_path / "other", models=["gcn"]), data=graph)
+    with pytest.raises(ConfigError, match="data: given runs on a graph passed from Python"):
+        engine.run({**tiny_config(tmp_path / "bare", models=["gcn"]), "data": "given"})
