@@ -38,6 +38,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = tuple(
         "files",
         "given",
         "pyg_datasets",
+        "ogb_folders",
         "gcn",
         "gat",
         "appnp",
