@@ -253,6 +253,7 @@ class Engine:
         task_component = self.component("tasks", task)
         _check_space_keys(search.task_space, task_component.search_space, f"task {task!r}", src, "search.task_space")
         check_training_space_values(task_component, search.task_space, source=src, path="search.task_space")
+        _check_feature_choices(search.task_space, src)
         return config
 
     def _default_name(self, section: str, source: str) -> str:
@@ -538,6 +539,24 @@ def config_differences(recorded: Any, requested: Any, *, ignore: Iterable[str] =
 
 
 _UNSET = object()
+
+
+def _check_feature_choices(space: Mapping[str, Any], source: str) -> None:
+    """``preprocess`` / ``structural`` in ``search.task_space`` name choices :mod:`autoglm.core.features` has."""
+    from autoglm.core.features import PREPROCESS, STRUCTURAL
+    from autoglm.core.space import Choice
+
+    for key, allowed in (("preprocess", PREPROCESS), ("structural", STRUCTURAL)):
+        if key not in space:
+            continue
+        value = space[key]
+        values = list(value.options) if isinstance(value, Choice) else [value]
+        for item in values:
+            if item not in allowed:
+                raise ConfigError(
+                    f"{key} {item!r} is not a feature choice; valid: {', '.join(allowed)}",
+                    source=source, path=f"search.task_space.{key}",
+                )
 
 
 def _given_overrides(config: Any, data: Any) -> list[str]:

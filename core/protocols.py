@@ -243,6 +243,19 @@ class PredictingTask(Protocol):
 
 
 @runtime_checkable
+class FeaturedTask(Protocol):
+    """A task whose trials may choose how node features are made (``preprocess`` and ``structural``
+    in its search space; :mod:`autoglm.core.features`)."""
+
+    def with_features(
+        self, data: TaskData, transform: Callable[["torch.Tensor", "torch.Tensor", int], "torch.Tensor"]
+    ) -> TaskData:
+        """``data`` with every graph's ``x`` replaced by ``transform(x, edge_index, num_nodes)`` (the edges
+        message passing uses: a link task's training edges), its split kept, and ``sizes`` saying the new
+        ``num_features`` (and the loader's width as ``input_features``)."""
+
+
+@runtime_checkable
 class CrossValidatedTask(Protocol):
     """A task that can also score the selected configuration by k-fold cross-validation."""
 

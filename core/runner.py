@@ -36,10 +36,11 @@ from autoglm.core.config import RunConfig
 from autoglm.core.epoch_hook import EpochHook
 from autoglm.core.errors import DataError, RunError, RunInterrupted, failure_reason
 from autoglm.core.parallel import WorkerLost, WorkerPool
+from autoglm.core import features
 from autoglm.core.data import load_data, task_view
 from autoglm.core.paths import absolute
 from autoglm.core.protocols import (
-    Candidate, Closeable, CrossValidatedTask, Describable, FitResult, Objective, PopulationTask, PredictingTask,
+    Candidate, Closeable, CrossValidatedTask, Describable, FeaturedTask, FitResult, Objective, PopulationTask, PredictingTask,
     Predictions, WritesFiles,
 )
 from autoglm.core.pruning import SuccessiveHalvingPruner
@@ -128,8 +129,10 @@ class Runner:
         self.pruner: SuccessiveHalvingPruner | None = None
         #: Things about the trainer's epoch callbacks worth saying once per run, not once per trial.
         self._warned: set[str] = set()
-        #: The task's cross-validation folds, made on first use (in each process that needs them).
-        self._cv_folds: list[Any] | None = None
+        #: The task's cross-validation folds per feature choice, made on first use (in each process that needs them).
+        self._cv_folds: dict[tuple[str, str], list[Any]] = {}
+        #: The run's data with each feature choice applied (``preprocess``, ``structural``), made once per process.
+        self._featured: dict[tuple[str, str], Any] = {}
         #: Selection's contenders left out as outside the noise band (trial, model, score, why).
         self._skipped: list[dict[str, Any]] = []
 
@@ -331,7 +334,9 @@ class Runner:
         component = self.engine.component("models", candidate.model)
         if component.population is None or not callable(getattr(self.trainer, "fit_population", None)):
             return None
-        if not isinstance(self.task, PopulationTask) or candidate.task_params:
+        if not isinstance(self.task, PopulationTask) or not features.is_default(candidate.task_params) or (
+            set(candidate.task_params) - set(features.DEFAULTS)
+        ):
             self._say_once(
                 "population-task", logging.INFO,
                 "population: task %r trains its trials one at a time", self.config.task.name,
@@ -515,7 +520,7 @@ class Runner:
             seed_everything(record.seed)
             model = self._build_model(candidate.model, candidate.model_params, candidate.task_params)
             outcome: FitResult | BaseException = self.trainer.fit(
-                model, self.data, dict(candidate.train_params), on_epoch, task=self.task
+                model, self._data_for(candidate.task_params), dict(candidate.train_params), on_epoch, task=self.task
             )
         except Exception as exc:  # one trial's failure never ends the search
             outcome = exc
@@ -619,7 +624,20 @@ class Runner:
         def encoder(in_channels: int, out_channels: int) -> Any:
             return factory(in_channels, out_channels, **params)
 
-        return self.task.build(encoder, self.sizes, dict(task_params))
+        return self.task.build(encoder, self._data_for(task_params).sizes, dict(task_params))
+
+    def _data_for(self, task_params: Mapping[str, Any]) -> Any:
+        """The run's data with a trial's feature choice applied (:mod:`autoglm.core.features`), once per choice."""
+        if features.is_default(task_params):
+            return self.data
+        if not isinstance(self.task, FeaturedTask):
+            raise RunError(f"task {self.config.task.name!r} cannot apply feature choices (it has no with_features)")
+        key = features.choice_of(task_params)
+        if key not in self._featured:
+            started = time.perf_counter()
+            self._featured[key] = self.task.with_features(self.data, features.transform_for(task_params))
+            log.info("features: preprocess=%s structural=%s computed in %.1fs", *key, time.perf_counter() - started)
+        return self._featured[key]
 
     def _ranks_above(self, record: TrialRecord, other: TrialRecord) -> bool:
         """The leaderboard's order: the better objective first, the earlier trial on a tie."""
@@ -674,7 +692,7 @@ class Runner:
             {
                 "task": self.config.task.to_dict(),
                 "task_params": best.task_params,
-                "sizes": {k: v for k, v in self.sizes.items() if _plain(v)},
+                "sizes": {k: v for k, v in self._data_for(best.task_params).sizes.items() if _plain(v)},
                 "model": best.model,
                 "model_params": best.model_params,
                 "owner": str(self.engine.component("models", best.model).owner),
@@ -715,7 +733,7 @@ class Runner:
         The folds are spread over the workers when there are several (each worker
         makes the same folds from the data and the run's seed).
         """
-        folds = self._folds()
+        folds = self._folds(record.task_params)
         if not folds:
             return None
         log.info("cross-validation: training trial %d's configuration on %d folds", record.trial, len(folds))
@@ -735,17 +753,18 @@ class Runner:
         log.info("cross-validation: test %s %.4f ± %.4f over %d folds", self.objective.metric, mean, std, len(folds))
         return {"folds": len(folds), "mean": mean, "std": std, "scores": scores} | ({"errors": errors} if errors else {})
 
-    def _folds(self) -> list[Any]:
-        """The task's cross-validation folds of this run's data (made once per process)."""
-        if self._cv_folds is None:
-            task = self.task
-            self._cv_folds = task.folds_of(self.data, seed=self.seed) if isinstance(task, CrossValidatedTask) else []
-        return self._cv_folds
+    def _folds(self, task_params: Mapping[str, Any]) -> list[Any]:
+        """The task's cross-validation folds of this run's data, with a feature choice (made once per process)."""
+        key = features.choice_of(task_params)
+        if key not in self._cv_folds:
+            task, data = self.task, self._data_for(task_params)
+            self._cv_folds[key] = task.folds_of(data, seed=self.seed) if isinstance(task, CrossValidatedTask) else []
+        return self._cv_folds[key]
 
     def _fold_score(self, unit: "_Unit") -> tuple[float | None, str | None]:
         """Train one configuration on fold ``unit.fold`` and score its test part: (score, None) or (None, why)."""
         (_, candidate), = unit.members
-        fold = self._folds()[unit.fold]
+        fold = self._folds(candidate.task_params)[unit.fold]
         try:
             seed_everything(unit.seeds[0])
             model = self._build_model(candidate.model, candidate.model_params, candidate.task_params)
@@ -868,7 +887,7 @@ class Runner:
             header, rows = self.task.predictions(model, data, "test")
             return value, Predictions(list(header), list(rows), None, None, ["test"] * len(rows))
 
-        return self.trainer.evaluate(model, self.data, score)
+        return self.trainer.evaluate(model, self._data_for(record.task_params), score)
 
 
 @dataclass

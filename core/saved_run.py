@@ -29,7 +29,8 @@ from autoglm.core.data import load_data, task_view
 from autoglm.core.engine import check_data_loader
 from autoglm.core.errors import ConfigError, DataError, UsageError, describe_os_error
 from autoglm.core.paths import absolute
-from autoglm.core.protocols import Describable, PredictingTask, Predictions
+from autoglm.core import features
+from autoglm.core.protocols import Describable, FeaturedTask, PredictingTask, Predictions
 from autoglm.core.rundir import CONFIG, SUMMARY, RunDirectory, atomic_write_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,8 +82,22 @@ class SavedRun:
             data = self._section(data)
         if isinstance(data, ComponentSpec):
             raw, _ = self._load(data, "the data section")
-            return task_view(lambda: self.task.inference_data(raw, self.sizes), self.task_name, data.name)
-        return task_view(lambda: self.task.inference_data(data, self.sizes), self.task_name, None)
+            return task_view(lambda: self.task.inference_data(raw, self.input_sizes), self.task_name, data.name)
+        return task_view(lambda: self.task.inference_data(data, self.input_sizes), self.task_name, None)
+
+    def _featured(self, prepared: Any) -> Any:
+        """The trial's feature choice, applied to the data as the run applied it."""
+        params = self.spec.get("task_params") or {}
+        if features.is_default(params):
+            return prepared
+        if not isinstance(self.task, FeaturedTask):
+            raise UsageError(f"task {self.task_name!r} cannot apply the saved feature choice {features.choice_of(params)}")
+        return self.task.with_features(prepared, features.transform_for(params))
+
+    @property
+    def input_sizes(self) -> dict[str, Any]:
+        """The sizes new data must have: the loader's feature width, before the trial's feature choice."""
+        return {**self.sizes, "num_features": self.sizes.get("input_features", self.sizes["num_features"])}
 
     def _section(self, section: Mapping[str, Any]) -> ComponentSpec:
         """A data section from a mapping: checked like the ``data:`` of a config."""
@@ -120,7 +135,7 @@ class SavedRun:
         """Every item's prediction (rows as ``predictions.csv`` writes them, and tensors)."""
         import torch
 
-        prepared = self.prepare(data)
+        prepared = self._featured(self.prepare(data))
         with torch.no_grad():
             try:
                 return self.task.predict(self.model, prepared)

@@ -18,6 +18,9 @@ from autoglm.plugins import NEW_ITEM, Between, DataError, Objective, Predictions
 MASKS = ("train_mask", "val_mask", "test_mask")
 SPLITS = ("train", "val", "test")
 Fraction = Annotated[float, Between(0, 1, low_open=True, high_open=True)]
+#: How node features are made (autoglm.plugins.features): as loaded by default; search.task_space may search
+#: {preprocess: {choice: [raw, row, standard]}, structural: {choice: [none, degree, pagerank, rwpe, lappe]}}.
+FEATURE_DEFAULTS = {"preprocess": "raw", "structural": "none"}
 
 
 @dataclass
@@ -178,6 +181,12 @@ class NodeClassification:
         every = self.predict(model, data)
         return every.header, [row for row, where in zip(every.rows, every.splits) if where == split]
 
+    def with_features(self, data: NodeData, transform: Callable[[Any, Any, int], Any]) -> NodeData:
+        graph = data.graph.clone()
+        graph.x = transform(graph.x, graph.edge_index, graph.num_nodes)
+        sizes = {**data.sizes, "num_features": int(graph.x.size(1)), "input_features": int(data.graph.x.size(1))}
+        return NodeData(graph, data.index, sizes, new=data.new)
+
     def population_graph(self, data: NodeData) -> Any:
         """The graph a population trainer trains on: masks of this task's split."""
         import torch
@@ -214,4 +223,7 @@ def _align_classes(data: Any, trained: Any) -> None:
 
 @hookimpl
 def autoglm_register_tasks(register: Any) -> None:
-    register("node_classification", NodeClassification, summary="Classify nodes (accuracy); splits unsplit graphs per class")
+    register(
+        "node_classification", NodeClassification, search_space=FEATURE_DEFAULTS,
+        summary="Classify nodes (accuracy); splits unsplit graphs per class",
+    )

@@ -233,7 +233,7 @@ CASES = [
     case(
         "unknown-data-loader", 2,
         ("{cfg}: data.name:", "unknown data loader 'plantoid'", "plugin not installed?",
-         "known data loaders: planetoid, synthetic", "did you mean 'planetoid'?"),
+         "known data loaders: csv, given, ogb, planetoid, pyg, synthetic", "did you mean 'planetoid'?"),
         edit={"data": {"name": "plantoid"}},
     ),
     case(

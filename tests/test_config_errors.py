@@ -192,7 +192,7 @@ CASES = [
     # component names: the registry lists what is installed
     pytest.param(
         put("data.name", "ogbn"), "load", "data.name",
-        ["unknown data loader 'ogbn'", "plugin not installed?", "known data loaders: planetoid, synthetic"],
+        ["unknown data loader 'ogbn'", "plugin not installed?", "known data loaders: csv, given, ogb, planetoid, pyg, synthetic"],
         id="unknown-data-loader",
     ),
     pytest.param(

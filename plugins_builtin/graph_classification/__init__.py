@@ -30,6 +30,9 @@ SEARCH_SPACE = {
     "readout": Choice(("mean", "add", "max")),
     "embedding": Choice((32, 64, 128)),
     "head_dropout": Choice((0.0, 0.5)),
+    # How node features are made (autoglm.plugins.features), graph by graph.
+    "preprocess": "raw",
+    "structural": "none",
 }
 #: No weight decay, as in the GIN paper's protocol (Adam, lr 0.01); the trainer's
 #: node-classification range (1e-4..1e-3) is not what these models were tuned with.
@@ -186,6 +189,16 @@ class GraphClassification:
             metrics[f"{split}_acc"] = (logits.argmax(-1) == labels).float().mean()
             metrics[f"{split}_loss"] = F.cross_entropy(logits, labels)
         return metrics
+
+    def with_features(self, data: GraphData, transform: Callable[[Any, Any, int], Any]) -> GraphData:
+        graphs = []
+        for graph in data.graphs:
+            changed = graph.clone()
+            changed.x = transform(graph.x, graph.edge_index, graph.num_nodes)
+            graphs.append(changed)
+        width = int(graphs[0].x.size(1))
+        sizes = {**data.sizes, "num_features": width, "input_features": int(data.graphs[0].x.size(1))}
+        return GraphData(graphs, data.index, data.batch_size, sizes)
 
     def inference_data(self, data: Any, sizes: Mapping[str, Any]) -> GraphData:
         """Graphs to predict on: the trained width of node features; a label (``y``) per graph optional."""

@@ -25,6 +25,9 @@ Metric = Literal["auc", "ap", "hits@20", "hits@50", "hits@100"]
 SEARCH_SPACE = {
     "decoder": Choice(("dot", "mlp")),
     "embedding": Int(32, 128, log=True),
+    # How node features are made (autoglm.plugins.features); structural encodings see training edges only.
+    "preprocess": "raw",
+    "structural": "none",
 }
 #: No weight decay, as in GAE: measured on Cora (GCN, 128 hidden, dropout 0.5, 64-d embedding, lr 0.01),
 #: weight decay 0 / 1e-5 / 1e-4 / 5e-4 gave test AUC 0.935 / 0.928 / 0.908 / 0.784 (dot decoder) and
@@ -155,6 +158,11 @@ class LinkPrediction:
                 metrics[f"{split}_{self.metric}"] = hits_at_k(pos_logits, neg_logits, int(self.metric[5:]))
             metrics[f"{split}_loss"] = F.binary_cross_entropy_with_logits(logits, labels)
         return metrics
+
+    def with_features(self, data: LinkData, transform: Callable[[Any, Any, int], Any]) -> LinkData:
+        x = transform(data.x, data.edge_index, data.x.size(0))  # message-passing edges: no held-out edge leaks in
+        sizes = {**data.sizes, "num_features": int(x.size(1)), "input_features": int(data.x.size(1))}
+        return LinkData(x, data.edge_index, data.pairs, sizes, data.query)
 
     def inference_data(self, data: Any, sizes: Mapping[str, Any]) -> LinkData:
         """A graph whose ``edge_index`` is message passing, and the pairs to score: ``edge_label_index``
