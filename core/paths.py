@@ -81,3 +81,9 @@ def files_checksum(paths: "list[Path]") -> str | None:
         except OSError:
             return None
     return digest.hexdigest()
+
+
+def cache_dir(kind: str) -> Path:
+    """Where a loader keeps what it made of a dataset (processed graphs): ``$AUTOGLM_CACHE_DIR/kind``,
+    by default ``~/.cache/autoglm/kind``; never next to the data, which may be shared or read-only."""
+    return Path(os.environ.get("AUTOGLM_CACHE_DIR") or "~/.cache/autoglm").expanduser() / kind

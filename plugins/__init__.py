@@ -30,7 +30,7 @@ import pluggy
 
 from autoglm.core.bounds import Between
 from autoglm.core.errors import AutoglmError, ConfigError, DataError, TrialError, is_out_of_memory
-from autoglm.core.paths import files_checksum
+from autoglm.core.paths import cache_dir, files_checksum
 from autoglm.core.protocols import (
     Candidate,
     Closeable,
@@ -74,6 +74,7 @@ __all__ = [
     "FeaturedTask",
     "FitResult",
     "Float",
+    "cache_dir",
     "files_checksum",
     "Int",
     "Objective",

@@ -9,7 +9,7 @@ and for shared, read-only data folders:
   is a DataError naming the files PyG looks for and the folder it looks in,
   never a network attempt that hangs or a traceback.
 - **Nothing is written into ``root``.** The dataset is built in a cache folder
-  (``cache:``, by default ``~/.cache/autoglm/pyg``) that mirrors ``root``'s files
+  (``cache:``, by default ``~/.cache/autoglm/pyg``, or under ``$AUTOGLM_CACHE_DIR``) that mirrors ``root``'s files
   as symbolic links, so PyG's ``processed/`` files land in the cache, keyed by
   the dataset, its arguments and the raw files' sizes and times. A second run
   reuses them.
@@ -32,9 +32,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from autoglm.plugins import DataError, hookimpl
-
-DEFAULT_CACHE = Path("~/.cache/autoglm/pyg")
+from autoglm.plugins import DataError, cache_dir, hookimpl
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +47,7 @@ class PygDataset:
         for key in ("root", "transform", "pre_transform", "pre_filter", "force_reload"):
             if key in self.args:
                 raise ValueError(f"args.{key} is not an argument autoglm passes on; give root as data.options.root")
-        self.cache = Path(cache) if cache is not None else DEFAULT_CACHE.expanduser()
+        self.cache = Path(cache) if cache is not None else cache_dir("pyg")
 
     def describe(self) -> dict[str, Any]:
         return {"name": f"{self.dataset}({', '.join(f'{k}={v!r}' for k, v in self.args.items())})", "root": str(self.root)}

@@ -34,6 +34,12 @@ def _clean_plugin_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+@pytest.fixture(autouse=True)
+def _cache_in_a_temp_dir(_clean_plugin_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Loaders' processed-graph caches go to a temp dir, never to the home directory."""
+    monkeypatch.setenv("AUTOGLM_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "autoglm-cache"))
+
+
 @pytest.fixture
 def cora_root() -> Path:
     if not (SHARED_PLANETOID / "Cora" / "raw" / "ind.cora.x").exists():

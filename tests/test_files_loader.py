@@ -193,3 +193,30 @@ def test_validate_load_says_what_it_found_in_the_files(monkeypatch: pytest.Monke
     broken = invoke("validate", "examples/csv.yaml", "--load", "--set", "data.options.features=[f9]")
     assert broken.exit_code == 1 and broken.stdout.splitlines()[0] == "examples/csv.yaml: config OK"
     assert "the config is valid, but its data is not usable: " in broken.stderr and "no column 'f9'" in broken.stderr
+
+
+def test_a_second_load_reads_the_cache_not_the_files(files: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import autoglm.plugins_builtin.files as module
+
+    monkeypatch.setenv("AUTOGLM_CACHE_DIR", str(tmp_path / "cache"))
+    first = CsvGraph(edges=files / "edges.csv", nodes=files / "nodes.csv").load()
+    cached = list((tmp_path / "cache" / "csv").glob("edges-*.pt"))
+    assert len(cached) == 1
+
+    def no_parsing(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the files were parsed again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(module, "Table", no_parsing)
+        loader = CsvGraph(edges=files / "edges.csv", nodes=files / "nodes.csv")
+        second = loader.load()
+    assert torch.equal(second.x, first.x) and torch.equal(second.edge_index, first.edge_index)
+    assert second.node_ids == first.node_ids and second.class_names == first.class_names
+    assert loader.describe()["labelled_nodes"] == 135
+    # other options or other bytes: another entry; cache: false writes none; a damaged entry is read past
+    CsvGraph(edges=files / "edges.csv", nodes=files / "nodes.csv", features=["f0"]).load()
+    assert len(list((tmp_path / "cache" / "csv").glob("edges-*.pt"))) == 2
+    CsvGraph(edges=files / "edges.csv", nodes=files / "nodes.csv", directed=True, cache=False).load()
+    assert len(list((tmp_path / "cache" / "csv").glob("edges-*.pt"))) == 2
+    cached[0].write_bytes(b"not a cache")
+    assert torch.equal(CsvGraph(edges=files / "edges.csv", nodes=files / "nodes.csv").load().x, first.x)

@@ -13,6 +13,10 @@ A graph without feature columns gets structural ones: PyG's local degree
 profile (degree and the min / max / mean / std of the neighbours' degrees).
 Files are read in place (a read-only folder is fine) with Python's ``csv``
 module; every problem is a DataError naming the file, the line and the column.
+What was built is cached outside the data folder (``$AUTOGLM_CACHE_DIR/csv``,
+by default ``~/.cache/autoglm/csv``), keyed by the files' bytes and the
+options, so a second run does not parse the files again (``cache: false``
+turns it off).
 Parquet is not read: no well-kept reader is a dependency, and pandas or
 pyarrow would be one for this alone.
 """
@@ -20,11 +24,19 @@ pyarrow would be one for this alone.
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
+import logging
 import math
+import os
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
-from autoglm.plugins import DataError, files_checksum, hookimpl
+from autoglm.plugins import DataError, cache_dir, files_checksum, hookimpl
+
+log = logging.getLogger(__name__)
+#: Bumped when what the cache holds changes, so an old cache file is read as a miss.
+CACHE_FORMAT = 1
 
 Delimiter = Literal["auto", ",", "\t", ";", "|"]
 #: At most this many distinct classes: more means the label column is an id or a number.
@@ -91,6 +103,7 @@ class CsvGraph:
         graph: str | None = None,
         directed: bool = False,
         delimiter: Delimiter = "auto",
+        cache: bool = True,
     ) -> None:
         if (graph is None) != (graph_labels is None):
             raise ValueError("graph and graph_labels go together: the graph-id column of the edges and the file of graph labels")
@@ -99,8 +112,12 @@ class CsvGraph:
         self.edges, self.nodes, self.graph_labels = Path(edges), None if nodes is None else Path(nodes), graph_labels
         self.source, self.target, self.id, self.label = source, target, id, label
         self.features, self.weight, self.graph = features, weight, graph
-        self.directed, self.delimiter = directed, delimiter
+        self.directed, self.delimiter, self.cache = directed, delimiter, cache
         self._facts: dict[str, Any] = {}
+        self._options = {
+            "source": source, "target": target, "id": id, "label": label, "features": features, "weight": weight,
+            "graph": graph, "directed": directed, "delimiter": delimiter,
+        }
 
     def files(self) -> list[Path]:
         return [Path(p) for p in (self.edges, self.nodes, self.graph_labels) if p is not None]
@@ -118,6 +135,31 @@ class CsvGraph:
     # -- reading ---------------------------------------------------------
 
     def load(self) -> Any:
+        """The graph (or graphs), from the cache when these files with these options were read before."""
+        self.check()
+        path = self._cache_path()
+        if path is not None and path.is_file():
+            cached = _read_cache(path)
+            if cached is not None:
+                self._facts = cached["facts"]
+                log.info("csv: %s read from the cache %s", self.edges.name, path)
+                return _rebuild(cached["graphs"])
+        loaded = self._parse()
+        if path is not None:
+            _write_cache(path, loaded, self._facts)
+        return loaded
+
+    def _cache_path(self) -> Path | None:
+        """Keyed by the files' names and bytes and by every option that changes what is built."""
+        if not self.cache:
+            return None
+        checksum = files_checksum(self.files())
+        if checksum is None:
+            return None
+        key = hashlib.sha256(json.dumps([checksum, self._options, CACHE_FORMAT], sort_keys=True, default=str).encode())
+        return cache_dir("csv") / f"{self.edges.stem}-{key.hexdigest()[:20]}.pt"
+
+    def _parse(self) -> Any:
         edges = Table(self.edges, self.delimiter, "edges")
         if not edges.rows:
             raise DataError(f"{self.edges}: no edges (only a header); a graph needs at least one edge")
@@ -298,6 +340,39 @@ class CsvGraph:
             graphs.append(data)
         self._facts |= {"graphs": len(graphs), "classes": names[:50]}
         return graphs
+
+
+def _read_cache(path: Path) -> dict[str, Any] | None:
+    import torch
+
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a damaged or foreign file: read the CSV again
+        log.warning("csv: ignoring the unreadable cache file %s (%s)", path, exc)
+        return None
+    if not isinstance(saved, dict) or saved.get("format") != CACHE_FORMAT:
+        return None
+    return saved
+
+
+def _write_cache(path: Path, loaded: Any, facts: dict[str, Any]) -> None:
+    """Best effort (a read-only home must not stop a run): write-then-rename, so no reader sees half a file."""
+    import torch
+
+    graphs = [g.to_dict() for g in loaded] if isinstance(loaded, list) else loaded.to_dict()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        torch.save({"format": CACHE_FORMAT, "graphs": graphs, "facts": facts, "many": isinstance(loaded, list)}, tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("csv: cannot write the cache %s (%s); the files will be read again next time", path, exc)
+
+
+def _rebuild(saved: Any) -> Any:
+    from torch_geometric.data import Data
+
+    return [Data.from_dict(g) for g in saved] if isinstance(saved, list) else Data.from_dict(saved)
 
 
 def _number(text: str, path: Path, line: int, column: str) -> float:
