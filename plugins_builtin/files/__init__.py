@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator, Literal
 
 from autoglm.plugins import DataError, cache_dir, files_checksum, hookimpl
+from autoglm.plugins.graphs import degree_profile
 
 log = logging.getLogger(__name__)
 #: Bumped when what the cache holds changes, so an old cache file is read as a miss.
@@ -278,7 +279,7 @@ class CsvGraph:
 
         edge_index, weight = self._edge_index(pairs, weights)
         data = Data(edge_index=edge_index, num_nodes=len(ids))
-        data.x = features if features is not None else _structural_features(data)
+        data.x = features if features is not None else degree_profile(data)
         if weight is not None:
             data.edge_weight = weight
         if labels is not None:
@@ -335,7 +336,7 @@ class CsvGraph:
             if not chosen:
                 edge_index = edge_index[:, :0]
             data = Data(edge_index=edge_index, num_nodes=len(nodes_of), y=torch.tensor([classes[label]]))
-            data.x = features[torch.tensor(nodes_of)] if features is not None else _structural_features(data)
+            data.x = features[torch.tensor(nodes_of)] if features is not None else degree_profile(data)
             data.graph_id = graph
             graphs.append(data)
         self._facts |= {"graphs": len(graphs), "classes": names[:50]}
@@ -393,13 +394,6 @@ def _class_order(name: str) -> tuple[int, float, str]:
         return (0, float(name), name)
     except ValueError:
         return (1, 0.0, name)
-
-
-def _structural_features(data: Any) -> Any:
-    """PyG's local degree profile: a graph without feature columns still has something to learn from."""
-    from torch_geometric.transforms import LocalDegreeProfile
-
-    return LocalDegreeProfile()(data.clone()).x.float()
 
 
 @hookimpl

@@ -19,7 +19,7 @@ as in the papers' protocol.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Callable, Iterator, Mapping, Sequence
+from typing import Annotated, Any, Callable, Iterator, Literal, Mapping, Sequence
 
 from autoglm.plugins import NEW_ITEM, Between, Choice, DataError, Objective, Predictions, hookimpl
 
@@ -70,9 +70,9 @@ class GraphData:
 
 
 class GraphClassification:
-    """Classify graphs; accuracy on the validation graphs selects, on the test graphs (or k folds) reports."""
+    """Classify graphs; accuracy (or, for two classes, ROC AUC) on the validation graphs selects, on the test
+    graphs (or k folds) reports."""
 
-    objective = Objective("acc", "max")
     #: Evaluated every epoch: the validation graphs only (the training accuracy, once, at the best epoch).
     epoch_splits = ("val",)
 
@@ -84,6 +84,7 @@ class GraphClassification:
         batch_size: Annotated[int, Between(1, 65536)] = 32,
         folds: Annotated[int, Between(0, 100)] = 0,
         split_seed: int | None = None,
+        metric: Literal["acc", "auc"] = "acc",
     ) -> None:
         if val_fraction + test_fraction >= 1.0:
             raise ValueError(f"val_fraction + test_fraction must leave graphs to train on, got {val_fraction} + {test_fraction}")
@@ -91,6 +92,8 @@ class GraphClassification:
             raise ValueError("folds must be 0 (no cross-validation) or at least 2, got 1")
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.batch_size, self.folds, self.split_seed = batch_size, folds, split_seed
+        self.metric = metric
+        self.objective = Objective(metric, "max")
 
     def prepare(self, data: Any, *, seed: int) -> GraphData:
         import torch
@@ -115,15 +118,24 @@ class GraphClassification:
             total_nodes += nodes
         labels = torch.cat([graph.y.view(-1) for graph in graphs])
         num_classes = check_labels(labels, len(graphs), of="graphs")
+        if self.metric == "auc" and num_classes != 2:
+            raise DataError(f"metric auc needs two classes, the graphs have {num_classes}; use metric acc")
         split_seed = seed if self.split_seed is None else self.split_seed
-        index = dict(zip(SPLITS, stratified_split(labels, (1 - self.val_fraction - self.test_fraction, self.val_fraction), seed=split_seed)))
+        given = [getattr(graph, "split", None) for graph in graphs]
+        if all(split in SPLITS for split in given):  # the data's own split (OGB's official one)
+            index = {split: torch.tensor([i for i, s in enumerate(given) if s == split], dtype=torch.long) for split in SPLITS}
+            described = "the graphs' own split"
+        else:
+            fractions = (1 - self.val_fraction - self.test_fraction, self.val_fraction)
+            index = dict(zip(SPLITS, stratified_split(labels, fractions, seed=split_seed)))
+            described = f"stratified {fractions[0]:g}/{self.val_fraction:g}/{self.test_fraction:g}, seed {split_seed}"
         for split, members in index.items():
             if members.numel() == 0:
                 raise DataError(f"the {split} split is empty: {len(graphs)} graphs are too few for these fractions")
         sizes: dict[str, Any] = {
             "num_graphs": len(graphs), "num_features": int(num_features), "num_classes": num_classes,
             "num_nodes": total_nodes, "num_edges": total_edges,
-            "split": f"stratified {1 - self.val_fraction - self.test_fraction:g}/{self.val_fraction:g}/{self.test_fraction:g}, seed {split_seed}",
+            "split": described,
         }
         sizes |= {f"{split}_graphs": int(members.numel()) for split, members in index.items()}
         return GraphData(graphs, index, self.batch_size, sizes)
@@ -183,11 +195,16 @@ class GraphClassification:
     def evaluate(self, model: Any, data: GraphData, splits: Sequence[str]) -> dict[str, Any]:
         import torch.nn.functional as F
 
+        from autoglm.plugins.metrics import roc_auc
+
         metrics = {}
         for split in splits:
             logits, labels = self._scores(model, data, split)
             metrics[f"{split}_acc"] = (logits.argmax(-1) == labels).float().mean()
             metrics[f"{split}_loss"] = F.cross_entropy(logits, labels)
+            if self.metric == "auc":  # class 1's margin ranks the graphs
+                margin = logits[:, 1] - logits[:, 0]
+                metrics[f"{split}_auc"] = roc_auc(margin[labels == 1], margin[labels == 0])
         return metrics
 
     def with_features(self, data: GraphData, transform: Callable[[Any, Any, int], Any]) -> GraphData:

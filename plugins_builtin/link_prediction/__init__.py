@@ -80,6 +80,8 @@ class LinkPrediction:
 
         num_nodes, num_features = check_features(data)
         num_edges = check_edges(data, num_nodes)
+        if getattr(data, "split_edge", None) is not None:
+            return self._given_split(data, num_nodes, num_features, num_edges)
         unique = num_edges if self.directed else num_edges // 2
         needed = 3 / min(self.val_fraction, self.test_fraction)
         if unique < needed:
@@ -115,6 +117,38 @@ class LinkPrediction:
             if split != "train":
                 sizes[f"{split}_negatives"] = int(neg.size(1))
         return LinkData(data.x, train.edge_index, pairs, sizes)
+
+    def _given_split(self, data: Any, num_nodes: int, num_features: int, num_edges: int) -> LinkData:
+        """The data's own split (OGB's ``split_edge``: ``train.edge``, and ``valid`` / ``test`` with ``edge`` and
+        ``edge_neg``, each ``[E, 2]``): message passing on the training edges, the given negatives held out."""
+        import torch
+
+        from autoglm.plugins.graphs import negative_pairs
+
+        split_edge = data.split_edge
+
+        def pairs(part: str, key: str) -> Any:
+            value = split_edge.get(part, {}).get(key) if isinstance(split_edge.get(part), dict) else None
+            if not isinstance(value, torch.Tensor) or value.dim() != 2 or value.size(1) != 2 or value.is_floating_point():
+                raise DataError(f"split_edge[{part!r}][{key!r}] must be an integer tensor [E, 2], got {type(value).__name__}")
+            if value.numel() and (int(value.min()) < 0 or int(value.max()) >= num_nodes):
+                raise DataError(f"split_edge[{part!r}][{key!r}] names nodes outside 0..{num_nodes - 1}")
+            return value.t().long().contiguous()
+
+        train = pairs("train", "edge")
+        message_passing = train if self.directed else torch.cat([train, train.flip(0)], dim=1)
+        held = {part: (pairs(part, "edge"), pairs(part, "edge_neg")) for part in ("valid", "test")}
+        train_negatives = negative_pairs(message_passing, num_nodes, train.size(1), directed=self.directed)
+        split = {"train": (train, train_negatives), "val": held["valid"], "test": held["test"]}
+        sizes: dict[str, Any] = {
+            "num_nodes": num_nodes, "num_features": num_features, "num_edges": num_edges,
+            "split": "the data's own split", "message_passing_edges": int(message_passing.size(1)),
+        }
+        for name, (pos, neg) in split.items():
+            sizes[f"{name}_edges"] = int(pos.size(1))
+            if name != "train":
+                sizes[f"{name}_negatives"] = int(neg.size(1))
+        return LinkData(data.x, message_passing, split, sizes)
 
     def build(self, encoder: Callable[[int, int], Any], sizes: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
         from autoglm.plugins_builtin.link_prediction.model import LinkScorer
