@@ -20,8 +20,13 @@ class EpochHook:
     that ignores the answer trains on and its trial ends ``ok``.
     """
 
-    def __init__(self, runner: "Runner", trial: int, pruner: SuccessiveHalvingPruner | None, emit: bool) -> None:
+    def __init__(
+        self, runner: "Runner", trial: int, pruner: SuccessiveHalvingPruner | None, *, emit: bool,
+        forward: bool = False, phase: str = "search",
+    ) -> None:
         self.runner, self.trial, self.pruner, self.emit = runner, trial, pruner, emit
+        #: In a worker process: collect the events for the run's process to fire.
+        self.forward, self.phase = forward, phase
         self._last: tuple[int, bool] | None = None  # (epoch, asked to stop)
 
     @property
@@ -32,7 +37,9 @@ class EpochHook:
     def __call__(self, epoch: int, metrics: Mapping[str, float]) -> bool:
         runner = self.runner
         if self.emit:
-            runner.reporters.emit("on_epoch", self.trial, epoch, dict(metrics))
+            runner.reporters.emit("on_epoch", trial=self.trial, epoch=int(epoch), metrics=dict(metrics), phase=self.phase)
+        elif self.forward:
+            runner._forward.append((self.trial, int(epoch), {k: float(v) for k, v in metrics.items()}, self.phase))
         if self.stopped_at is not None:
             runner._say_once(
                 "ignored", logging.INFO,

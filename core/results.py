@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from autoglm.core.errors import shown
 from autoglm.core.protocols import Objective
@@ -151,6 +151,78 @@ class RunInfo:
 
 
 @dataclass
+class RunSummary(Mapping[str, Any]):
+    """What a run knows of itself: ``summary.json`` holds exactly :meth:`to_dict`, reporters get this object.
+
+    It reads like the JSON too (``summary["test"]["score"]``), for code written against ``summary.json``.
+    """
+
+    #: ``ok``, ``interrupted`` or ``failed``.
+    status: str
+    task: str
+    #: ``{"metric": ..., "mode": "max" | "min"}``.
+    objective: dict[str, str]
+    seed: int
+    started_at: str
+    #: ``{"total": N, "ok": ..., "pruned": ..., "failed": ..., "interrupted": ...}``.
+    trials: dict[str, int]
+    pruning: dict[str, Any]
+    #: The loader's name and facts, and the task's sizes and split of the data.
+    dataset: dict[str, Any]
+    tuner: dict[str, Any]
+    versions: dict[str, Any]
+    wall_time_s: float | None = None
+    #: The selected trial: its parameters and validation score (with the mean and std over its seeds).
+    best: dict[str, Any] | None = None
+    #: The test figures of the selected configuration (``metric``, ``score``, ``score_std``, ``seeds``, ...).
+    test: dict[str, Any] | None = None
+    #: Selection's settings, its ``contenders`` and those ``not_retrained``.
+    selection: dict[str, Any] | None = None
+    #: ``predictions.csv``: ``rows`` and the count per ``splits``.
+    predictions: dict[str, Any] | None = None
+    #: Why a failed run failed (one line per distinct reason).
+    reasons: list[str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``summary.json`` (fields that do not apply are left out)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
+
+
+@dataclass
+class SelectionReport:
+    """Handed to reporters when robust selection has chosen (``on_selection``)."""
+
+    #: The trial whose configuration was chosen.
+    chosen: int
+    metric: str
+    #: Each compared configuration: trial, model, ``val_mean``, ``val_std`` and its seeds' ``runs``.
+    contenders: list[dict[str, Any]]
+    #: Configurations left out as outside the best's noise band (trial, model, val_score, reason).
+    not_retrained: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class RunStopped:
+    """Handed to reporters when a run ends without finishing (``on_run_stopped``)."""
+
+    #: ``interrupted`` (Ctrl-C, SIGTERM) or ``failed``.
+    status: str
+    reason: str
+    run_dir: Path
+    records: list["TrialRecord"] = field(default_factory=list)
+    summary: RunSummary | None = None
+
+
+@dataclass
 class RunResult:
     """What :meth:`Engine.run` returns; the same facts are in the run directory."""
 
@@ -161,7 +233,7 @@ class RunResult:
     trials: list[TrialRecord]
     seed: int
     wall_time_s: float
-    summary: dict[str, Any]
+    summary: RunSummary
     #: The spread of ``test_score`` over the seeds.
     test_std: float = 0.0
     test_seeds: int = 1

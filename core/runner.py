@@ -46,7 +46,9 @@ from autoglm.core.protocols import (
 from autoglm.core.pruning import SuccessiveHalvingPruner
 from autoglm.core.replay import describe_point, same_candidate
 from autoglm.core.reporting import ReporterGroup
-from autoglm.core.results import STATUSES, RunInfo, RunResult, TrialRecord, leaderboard
+from autoglm.core.results import (
+    STATUSES, RunInfo, RunResult, RunStopped, RunSummary, SelectionReport, TrialRecord, leaderboard,
+)
 from autoglm.core.rundir import CHECKPOINT, LEADERBOARD, SUMMARY, TRIALS, RunDirectory
 from autoglm.core.selection import Contender, SeedRun, choose, contenders, mean_std, reseed
 from autoglm.core.threads import resolve_threads, torch_threads
@@ -123,8 +125,9 @@ class Runner:
         self._next_trial = 1
         #: Where units of a round run: worker processes, or this one (opened by ``run``).
         self._pool: WorkerPool | None = None
-        #: True in a forked worker: events are the parent's job.
+        #: True in a forked worker: events are the parent's job (epoch events are collected in ``_forward``).
         self._remote = False
+        self._forward: list[tuple[int, int, dict[str, float], str]] = []
         #: One pruner per run (None: pruning is off); built with the trainer, which may know its max_epochs.
         self.pruner: SuccessiveHalvingPruner | None = None
         #: Things about the trainer's epoch callbacks worth saying once per run, not once per trial.
@@ -133,6 +136,8 @@ class Runner:
         self._cv_folds: dict[tuple[str, str], list[Any]] = {}
         #: The run's data with each feature choice applied (``preprocess``, ``structural``), made once per process.
         self._featured: dict[tuple[str, str], Any] = {}
+        #: Whether the reporters were told the run stopped unfinished (they are told once).
+        self._stop_told = False
         #: Selection's contenders left out as outside the noise band (trial, model, score, why).
         self._skipped: list[dict[str, Any]] = []
 
@@ -235,7 +240,7 @@ class Runner:
             self.run_dir.path, resolved, self.seed, int(self.tuner.budget), sizes, resumed_trials=kept,
             task=self.config.task.name, objective=self.objective,
         )
-        self.reporters.emit("on_run_start", info)
+        self.reporters.emit("on_run_start", run=info)
         try:
             with WorkerPool(self._run_unit, self.config.workers) as self._pool:
                 try:
@@ -249,6 +254,12 @@ class Runner:
                         "run interrupted while writing its results; every trial is done and kept. "
                         f"Finish it with: autoglm run --resume {self.run_dir.path}"
                     ) from None
+        except (RunInterrupted, KeyboardInterrupt) as exc:
+            self._stopped("interrupted", str(exc) or "interrupted")
+            raise
+        except BaseException as exc:
+            self._stopped("failed", failure_reason(exc) if isinstance(exc, Exception) else type(exc).__name__)
+            raise
         finally:
             self.reporters.close()
 
@@ -284,19 +295,22 @@ class Runner:
         began = time.perf_counter()
         for index, candidate in todo:
             self._running[index] = (candidate, began)
-            self.reporters.emit("on_trial_start", index, candidate)
+            self.reporters.emit("on_trial_start", trial=index, candidate=candidate)
         remote = self._pool.workers > 1
         payloads = [_Unit(members, self.pruner if remote else None, remote) for members in self._units(todo)]
         finished = dict(round_.known)
         arrived = []
-        for index, results in self._pool.map_unordered(payloads):
-            if isinstance(results, WorkerLost):
-                results = [self._lost(i, c, results) for i, c in payloads[index].members]
+        for index, outcome in self._pool.map_unordered(payloads):
+            if isinstance(outcome, WorkerLost):
+                results, epochs = [self._lost(i, c, outcome) for i, c in payloads[index].members], []
+            else:
+                results, epochs = outcome
             for record, fit in results:
                 self._keep(record, fit)  # durable as soon as it finishes, whatever its place in the round
                 finished[record.trial] = record
                 arrived.append(record.trial)
-                self.reporters.emit("on_trial_end", record)
+                self._emit_forwarded(epochs, record.trial)
+                self.reporters.emit("on_trial_end", record=record)
         self.records.sort(key=lambda r: r.trial)
         if arrived != sorted(arrived) or (round_.known and arrived and min(arrived) < max(round_.known)):
             self.run_dir.rewrite_trials(self.records)  # trials.jsonl in trial order again
@@ -350,10 +364,21 @@ class Runner:
             self._say_once(f"key-{candidate.model}", logging.WARNING, "population_key of model %r failed (%s): training alone", candidate.model, exc)
             return None
 
-    def _run_unit(self, unit: "_Unit") -> list[Any]:
-        """Train one unit (in a worker process when ``unit.remote``) and return its records and fits."""
-        if unit.remote:  # a forked copy of this runner: the pruner as of this round, no events from here
+    def _run_unit(self, unit: "_Unit") -> tuple[list[Any], list[tuple[int, int, dict[str, float], str]]]:
+        """Train one unit (in a worker process when ``unit.remote``): its records and fits, and the epoch
+        events a worker collected for this process to fire (in order per trial)."""
+        if unit.remote:  # a forked copy of this runner: the pruner as of this round, events forwarded
             self.pruner, self._remote = unit.pruner, True
+        self._forward = []
+        return self._train_unit(unit), self._forward
+
+    def _emit_forwarded(self, epochs: list[tuple[int, int, dict[str, float], str]], trial: int) -> None:
+        """Fire the epoch events a worker collected for ``trial``, in the order they happened."""
+        for number, epoch, metrics, phase in epochs:
+            if number == trial:
+                self.reporters.emit("on_epoch", trial=number, epoch=epoch, metrics=metrics, phase=phase)
+
+    def _train_unit(self, unit: "_Unit") -> list[Any]:
         if unit.fold is not None:  # cross-validation of the selected configuration: (score, error)
             return [self._fold_score(unit)]
         if unit.seeds is not None:  # selection's re-training: other seeds, no events, no pruner
@@ -483,17 +508,18 @@ class Runner:
             self.run_dir.append_trial(record)
         self._running.clear()
         self.run_dir.write_leaderboard(self.records, self.objective)
-        summary = self._summary(started_at)
-        summary.update(status="interrupted", wall_time_s=round(time.perf_counter() - started, 2))
+        summary = self._summary(started_at, started, status="interrupted")
         if self._best is not None:
-            summary["best"] = self._best_entry(self._best[0])
-        self.run_dir.write_json(SUMMARY, summary)
+            summary.best = self._best_entry(self._best[0])
+        self.run_dir.write_json(SUMMARY, summary.to_dict())
         finished = sum(r.status in FINISHED for r in self.records)
         where = str(self.run_dir.path)
-        raise RunInterrupted(
+        message = (
             f"run interrupted after {finished} of {self.tuner.budget} trials; finished trials are kept and the "
             f"leaderboard so far is in {str(self.run_dir / LEADERBOARD)!r}. Resume with: autoglm run --resume {where}"
         )
+        self._stopped("interrupted", message, summary)
+        raise RunInterrupted(message)
 
     def _new_record(self, index: int, candidate: Candidate, *, status: str, seed: int | None = None) -> TrialRecord:
         return TrialRecord(
@@ -577,9 +603,14 @@ class Runner:
         return results
 
     def _epoch_hook(self, index: int, report: bool) -> "EpochHook":
-        # Retraining a recorded trial (report=False) must neither emit events nor meet the pruner again.
-        emit = report and not self._remote and self.reporters.wants_epochs()
-        return EpochHook(self, index, self.pruner if report else None, emit)
+        # Retraining a recorded trial (report=False) is selection's: its epochs are phase "selection", and it
+        # does not meet the pruner again. A worker process forwards its events to the run's process.
+        wanted = self.reporters.wants_epochs()
+        phase = "search" if report else "selection"
+        return EpochHook(
+            self, index, self.pruner if report else None, emit=wanted and not self._remote,
+            forward=wanted and self._remote, phase=phase,
+        )
 
     def _settle(
         self, record: TrialRecord, outcome: "FitResult | BaseException", on_epoch: "EpochHook", report: bool
@@ -646,20 +677,27 @@ class Runner:
 
     # -- the end ---------------------------------------------------------
 
-    def _summary(self, started_at: str) -> dict[str, Any]:
-        return {
-            "status": "ok",
-            "task": self.config.task.name,
-            "objective": self.objective.to_dict(),
-            "seed": self.seed,
-            "started_at": started_at,
-            "trials": {"total": len(self.records)}
-            | {status: sum(r.status == status for r in self.records) for status in STATUSES},
-            "pruning": self._pruning_summary(),
-            "dataset": dict(self.sizes),
-            "tuner": {"name": self.config.tuner.name, **_describe(self.tuner)},
-            "versions": versions(),
-        }
+    def _summary(self, started_at: str, started: float, status: str = "ok") -> RunSummary:
+        return RunSummary(
+            status=status,
+            task=self.config.task.name,
+            objective=self.objective.to_dict(),
+            seed=self.seed,
+            started_at=started_at,
+            trials={"total": len(self.records)} | {s: sum(r.status == s for r in self.records) for s in STATUSES},
+            pruning=self._pruning_summary(),
+            dataset=dict(self.sizes),
+            tuner={"name": self.config.tuner.name, **_describe(self.tuner)},
+            versions=versions(),
+            wall_time_s=round(time.perf_counter() - started, 2),
+        )
+
+    def _stopped(self, status: str, reason: str, summary: RunSummary | None = None) -> None:
+        """Tell the reporters the run ends unfinished (once, however it ends)."""
+        if not self._stop_told:
+            self._stop_told = True
+            stop = RunStopped(status, reason, self.run_dir.path, list(self.records), summary)
+            self.reporters.emit("on_run_stopped", stop=stop)
 
     def _pruning_summary(self) -> dict[str, Any]:
         summary: dict[str, Any] = self.config.pruning.to_dict()
@@ -669,15 +707,20 @@ class Runner:
 
     def _finish(self, started: float, started_at: str) -> RunResult:
         self.run_dir.write_leaderboard(self.records, self.objective)
-        summary = self._summary(started_at)
+        summary = self._summary(started_at, started)
         if self._best is None:
             reasons = sorted({r.error or "unknown" for r in self.records})
-            summary.update(status="failed", wall_time_s=round(time.perf_counter() - started, 2), reasons=reasons)
-            self.run_dir.write_json(SUMMARY, summary)
+            summary.status, summary.reasons = "failed", reasons
+            self.run_dir.write_json(SUMMARY, summary.to_dict())
             detail = "; ".join(reasons[:3]) if reasons else "the tuner proposed no trial"
-            raise RunError(f"every trial failed ({len(self.records)} of {len(self.records)}): {detail}")
+            message = f"every trial failed ({len(self.records)} of {len(self.records)}): {detail}"
+            self._stopped("failed", message, summary)
+            raise RunError(message)
 
         chosen, compared = self._select()
+        self.reporters.emit("on_selection", selection=SelectionReport(
+            chosen.record.trial, self.objective.metric, [c.to_dict() for c in compared], list(self._skipped),
+        ))
         for run in chosen.runs:  # test is touched here only, for the selected configuration
             if run.ok:
                 run.test_score = self._test(chosen.record, run.state_dict)[0]
@@ -703,28 +746,26 @@ class Runner:
         cross_validation = self._cross_validate(best)
         wall = round(time.perf_counter() - started, 2)
         seeds = sum(run.ok for run in chosen.runs)
-        summary.update(
-            best=self._best_entry(best) | {"val_mean": chosen.val_mean, "val_std": chosen.val_std},
-            test={
-                "metric": self.objective.metric,
-                "score": test_mean,
-                "score_std": test_std,
-                "seeds": seeds,
-                "saved_model_score": kept_score,
-                "rows": predicted.counts().get("test", 0),
-            } | ({"cross_validation": cross_validation} if cross_validation else {}),
-            predictions={"rows": len(predicted.rows), "splits": predicted.counts()},
-            selection=self.config.selection.to_dict() | {
-                "contenders": [c.to_dict() for c in compared], "not_retrained": self._skipped,
-            },
-            wall_time_s=wall,
-        )
-        self.run_dir.write_json(SUMMARY, summary)
+        summary.best = self._best_entry(best) | {"val_mean": chosen.val_mean, "val_std": chosen.val_std}
+        summary.test = {
+            "metric": self.objective.metric,
+            "score": test_mean,
+            "score_std": test_std,
+            "seeds": seeds,
+            "saved_model_score": kept_score,
+            "rows": predicted.counts().get("test", 0),
+        } | ({"cross_validation": cross_validation} if cross_validation else {})
+        summary.predictions = {"rows": len(predicted.rows), "splits": predicted.counts()}
+        summary.selection = self.config.selection.to_dict() | {
+            "contenders": [c.to_dict() for c in compared], "not_retrained": self._skipped,
+        }
+        summary.wall_time_s = wall
+        self.run_dir.write_json(SUMMARY, summary.to_dict())
         result = RunResult(
             self.run_dir.path, best, test_mean, list(self.records), self.seed, wall, summary,
             test_std=test_std, test_seeds=seeds, objective=self.objective, cross_validation=cross_validation,
         )
-        self.reporters.emit("on_run_end", result)
+        self.reporters.emit("on_run_end", result=result)
         return result
 
     def _cross_validate(self, record: TrialRecord) -> dict[str, Any] | None:
@@ -744,7 +785,7 @@ class Runner:
         ]
         outcomes: dict[int, tuple[float | None, str | None]] = {}
         for index, result in self._pool.map_unordered(units):
-            outcomes[index] = (None, str(result)) if isinstance(result, WorkerLost) else result[0]
+            outcomes[index] = (None, str(result)) if isinstance(result, WorkerLost) else result[0][0]
         scores = [outcomes[k][0] for k in range(len(folds))]
         errors = [f"fold {k}: {outcomes[k][1]}" for k in range(len(folds)) if outcomes[k][1]]
         for error in errors:
@@ -850,12 +891,15 @@ class Runner:
         ]
         by_seed = {(record.trial, seed): k for record, k, seed in jobs}
         done: dict[tuple[int, int], SeedRun] = {}
-        for index, results in self._pool.map_unordered(units):
-            if isinstance(results, WorkerLost):
+        for index, outcome in self._pool.map_unordered(units):
+            if isinstance(outcome, WorkerLost):
                 (trial, candidate), = units[index].members
-                results = [self._lost(trial, candidate, results, seed=units[index].seeds[0])]
+                results, epochs = [self._lost(trial, candidate, outcome, seed=units[index].seeds[0])], []
+            else:
+                results, epochs = outcome
             for again, fit in results:
                 k = by_seed[(again.trial, again.seed)]
+                self._emit_forwarded(epochs, again.trial)
                 done[(again.trial, k)] = self._seed_run(again, fit, k)
         return done
 

@@ -53,7 +53,8 @@ from autoglm.core.protocols import (
     Tuner,
     WritesFiles,
 )
-from autoglm.core.results import RunInfo, RunResult, TrialRecord
+from autoglm.core.events import PHASES, RunEvents
+from autoglm.core.results import RunInfo, RunResult, RunStopped, RunSummary, SelectionReport, TrialRecord
 from autoglm.core.space import Choice, Float, Int, is_tunable, sample_space
 
 #: Marks a function as an autoglm hook implementation.
@@ -79,13 +80,18 @@ __all__ = [
     "Int",
     "Objective",
     "NEW_ITEM",
+    "PHASES",
     "PopulationTask",
     "PredictingTask",
     "Predictions",
     "Reporter",
     "RunInfo",
+    "RunEvents",
     "RunResult",
+    "RunStopped",
+    "RunSummary",
     "SearchSpace",
+    "SelectionReport",
     "Task",
     "TaskData",
     "Trainer",

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
-from autoglm.plugins import RunInfo, RunResult, TrialRecord, hookimpl
+from autoglm.plugins import RunInfo, RunResult, RunStopped, SelectionReport, TrialRecord, hookimpl
 
 
 class JsonlReporter:
@@ -33,17 +33,30 @@ class JsonlReporter:
             self._handle.write("\n")
         self._write({"event": "run_start", "run_dir": str(run.run_dir), "seed": run.seed, "budget": run.budget})
 
-    def on_epoch(self, trial: int, epoch: int, metrics: dict[str, float]) -> None:
-        if self.epochs:
-            self._write({"event": "epoch", "trial": trial, "epoch": epoch, **metrics})
+    def on_epoch(self, trial: int, epoch: int, metrics: dict[str, float], phase: str) -> None:
+        self._write({"event": "epoch", "trial": trial, "epoch": epoch, "phase": phase, **metrics})
 
     def on_trial_end(self, record: TrialRecord) -> None:
         self._write({"event": "trial_end", **record.to_dict()})
+
+    @property
+    def wants_epochs(self) -> bool:
+        """With ``epochs: false`` (the default) the kernel sends this reporter no epoch events at all."""
+        return self.epochs
+
+    def on_selection(self, selection: SelectionReport) -> None:
+        self._write({
+            "event": "selection", "chosen": selection.chosen, "metric": selection.metric,
+            "contenders": selection.contenders, "not_retrained": selection.not_retrained,
+        })
 
     def on_run_end(self, result: RunResult) -> None:
         self._write({
             "event": "run_end", "best_trial": result.best.trial, "metric": result.metric, "test_score": result.test_score,
         })
+
+    def on_run_stopped(self, stop: RunStopped) -> None:
+        self._write({"event": "run_stopped", "status": stop.status, "reason": stop.reason, "trials": len(stop.records)})
 
     def _write(self, payload: dict[str, Any]) -> None:
         if self._handle is None:
