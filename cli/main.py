@@ -8,6 +8,8 @@ import contextlib
 import csv
 import json
 import logging
+import os
+import shutil
 import signal
 import sys
 import traceback
@@ -83,10 +85,19 @@ def cli(ctx: click.Context, debug: bool, strict: bool, quiet: bool) -> None:
     logger.setLevel(level)
     logger.propagate = False
 
-    def restore() -> None:  # leave a host's (or a test's) logging as it was
+    quiet_before = os.environ.get("AUTOGLM_QUIET")
+    if quiet:  # the console reporter's progress bar and trial lines go quiet too
+        os.environ["AUTOGLM_QUIET"] = "1"
+
+    def restore() -> None:  # leave a host's (or a test's) logging and environment as they were
         logger.removeHandler(handler)
         logger.setLevel(saved[0])
         logger.propagate = saved[1]
+        if quiet:
+            if quiet_before is None:
+                os.environ.pop("AUTOGLM_QUIET", None)
+            else:
+                os.environ["AUTOGLM_QUIET"] = quiet_before
 
     ctx.call_on_close(restore)
 
@@ -395,9 +406,10 @@ def components(ctx: click.Context, kind: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="The summary as JSON (status, best, test, trials, seed, wall time).")
 @click.pass_context
-def show(ctx: click.Context, run_dir: Path) -> None:
-    """Print the summary and leaderboard of a run directory."""
+def show(ctx: click.Context, run_dir: Path, as_json: bool) -> None:
+    """Print the summary and the leaderboard of a run directory (a table that fits the terminal)."""
 
     def body() -> None:
         from autoglm.core.rundir import CONFIG, LEADERBOARD, SUMMARY, RunDirectory
@@ -413,11 +425,73 @@ def show(ctx: click.Context, run_dir: Path) -> None:
             raise UsageError(f"{str(run_dir)!r} has no {SUMMARY}: not a finished autoglm run")
         doing = f"show {run_dir}"
         summary = directory.read_json(SUMMARY, doing=doing)
-        click.echo(json.dumps({k: summary[k] for k in ("status", "best", "test", "trials", "seed", "wall_time_s") if k in summary}, indent=2))
+        if as_json:
+            keys = ("status", "best", "test", "trials", "seed", "wall_time_s")
+            click.echo(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2))
+            return
+        for line in summary_lines(summary):
+            click.echo(line)
         if (run_dir / LEADERBOARD).exists():
-            click.echo(directory.read_text(LEADERBOARD, doing=doing).rstrip())
+            rows = list(csv.DictReader(directory.read_text(LEADERBOARD, doing=doing).splitlines()))
+            click.echo("")
+            for line in leaderboard_table(rows, width=shutil.get_terminal_size((120, 24)).columns):
+                click.echo(line)
+        files = ", ".join(name for name in ("predictions.csv", "best_model.pt", "leaderboard.csv") if (run_dir / name).exists())
+        click.echo(f"\nin {run_dir}: {files}; predict with: autoglm predict {run_dir}")
 
     guarded(ctx, body)
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """A run's summary in a few lines: what ran, what was selected, how it did on test."""
+    trials = summary.get("trials", {})
+    counts = ", ".join(f"{trials[k]} {k}" for k in ("ok", "pruned", "failed", "interrupted") if trials.get(k))
+    dataset = summary.get("dataset", {})
+    lines = [
+        f"{summary.get('task', '?')} on {dataset.get('name') or dataset.get('loader', '?')}: {summary.get('status')}, "
+        f"{trials.get('total', 0)} trials ({counts or 'none'}), seed {summary.get('seed')}, "
+        f"{summary.get('wall_time_s', 0):.0f} s",
+    ]
+    best, test = summary.get("best"), summary.get("test")
+    if best:
+        metric = best.get("metric", "score")
+        mean = f", mean {best['val_mean']:.4f} ± {best.get('val_std', 0):.4f} over its seeds" if "val_mean" in best else ""
+        lines.append(f"selected: trial {best['trial']} ({best['model']}), val_{metric} {best['val_score']:.4f}{mean}")
+    if test:
+        cv = test.get("cross_validation")
+        lines.append(
+            f"test_{test['metric']}: {test['score']:.4f} ± {test.get('score_std', 0):.4f} over {test.get('seeds', 1)} seed(s)"
+            + (f"; {cv['folds']}-fold cross-validation {cv['mean']:.4f} ± {cv['std']:.4f}" if cv else "")
+        )
+    return lines
+
+
+def leaderboard_table(rows: list[dict[str, str]], *, width: int) -> list[str]:
+    """The leaderboard as aligned columns; the parameters column is cut to fit ``width`` characters."""
+    if not rows:
+        return ["(no trials)"]
+    score = next((key for key in rows[0] if key.startswith("val_")), "val")
+    table = [["rank", "trial", "model", score, "epochs", "status", "parameters"]]
+    for row in rows:
+        try:
+            params = json.loads(row.get("params") or "{}")
+        except ValueError:
+            params = {}
+        flat = {k: v for group in params.values() if isinstance(group, dict) for k, v in group.items()}
+        shown_params = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(flat.items()))
+        status = row.get("status", "")
+        if status == "pruned" and row.get("pruned_at"):
+            status = f"pruned@{row['pruned_at']}"
+        epochs = f"{row.get('best_epoch', '')}/{row.get('epochs', '')}".strip("/")
+        table.append([row.get("rank", ""), row.get("trial", ""), row.get("model", ""), row.get(score, ""), epochs, status, shown_params])
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
+    lines = []
+    for r in table:
+        head = "  ".join(cell.ljust(w) for cell, w in zip(r, widths))
+        room = max(width - len(head) - 2, 0)
+        tail = r[-1] if len(r[-1]) <= room else (r[-1][: max(room - 1, 0)] + "…" if room else "")
+        lines.append(f"{head}  {tail}".rstrip())
+    return lines
 
 
 def main() -> None:

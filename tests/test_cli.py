@@ -419,17 +419,33 @@ def test_overwrite_leaves_no_old_events(tiny_yaml: Path, run_dir: Path) -> None:
     assert [e["event"] for e in events].count("run_start") == 1
 
 
-def test_show(finished_run: Path) -> None:
-    result = invoke("show", finished_run)
+def test_show_json(finished_run: Path) -> None:
+    result = invoke("show", finished_run, "--json")
     assert result.exit_code == 0, result.output
-    head, _, board = result.stdout.partition("rank,trial,model,")
-    shown = json.loads(head)
+    shown = json.loads(result.stdout)
     summary = json.loads((finished_run / "summary.json").read_text(encoding="utf-8"))
     assert shown["status"] == "ok"
     assert shown["best"] == summary["best"]
     assert shown["test"] == summary["test"]
     assert shown["trials"] == {"total": 2, "ok": 2, "pruned": 0, "failed": 0, "interrupted": 0}
-    assert len(board.strip().splitlines()) == 3  # rest of the header + 2 trials
+
+
+def test_show_prints_a_table_that_fits_the_terminal(finished_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.setattr("shutil.get_terminal_size", lambda fallback=(80, 24): os.terminal_size((72, 24)))
+    result = invoke("show", finished_run)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    summary = json.loads((finished_run / "summary.json").read_text(encoding="utf-8"))
+    assert lines[0].startswith("node_classification on ") and "2 trials (2 ok)" in lines[0]
+    assert lines[1].startswith(f"selected: trial {summary['best']['trial']} (")
+    assert lines[2].startswith("test_acc: ")
+    table = lines[lines.index("") + 1 :]
+    assert table[0].split()[:6] == ["rank", "trial", "model", "val_acc", "epochs", "status"]
+    assert [row.split()[0] for row in table[1:3]] == ["1", "2"]
+    assert all(len(row) <= 72 for row in table[:3])
+    assert lines[-1].startswith(f"in {finished_run}: predictions.csv") and "autoglm predict" in lines[-1]
 
 
 def test_show_not_a_run(tmp_path: Path) -> None:

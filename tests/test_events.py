@@ -178,3 +178,66 @@ def test_every_event_is_specified_documented_and_in_the_plugin_guide() -> None:
         doc = inspect.getdoc(getattr(RunEvents, event)) or ""
         assert all(f":param {name}:" in doc for name in event_arguments(event)), event
         assert f"def {event}(" in guide, event
+
+
+class FakeTerminal:
+    """A stream that says it is a terminal, keeping what was written."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return len(text)
+
+    def flush(self) -> None: ...
+
+    def isatty(self) -> bool:
+        return True
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def console(progress: str = "auto", stream: Any = None) -> Any:
+    from autoglm.plugins_builtin.console_reporter import ConsoleReporter
+
+    reporter = ConsoleReporter(progress=progress)  # type: ignore[arg-type]
+    if stream is not None:
+        reporter.stream = stream
+    return reporter
+
+
+def test_the_console_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    terminal = FakeTerminal()
+    reporter = console(stream=terminal)
+    cfg = config(tmp_path)
+    cfg["reporters"] = []
+    Engine(autoload=False).run(cfg, reporters=[reporter])
+    text = terminal.text()
+    assert "\r" in text and "trials:" in text and "/3" in text  # tqdm's live line: done of the budget
+    assert "best val_acc=" in text and "epoch" in text  # the best score so far and the current trial's epoch
+    assert "[  1/3] gcn" in text and "best: trial" in text  # trial lines above the bar, and the final line
+
+
+def test_off_a_terminal_the_console_prints_plain_lines(tmp_path: Path) -> None:
+    import io
+
+    stream = io.StringIO()
+    reporter = console(stream=stream)
+    assert reporter.wants_epochs is False  # plain lines need no epoch events
+    Engine(autoload=False).run(config(tmp_path), reporters=[reporter])
+    text = stream.getvalue()
+    assert "\r" not in text and "\x1b" not in text
+    lines = text.splitlines()
+    assert lines[0].startswith("autoglm: node_classification on") and "[  3/3] gcn" in text
+    assert lines[-1].startswith("best: trial")
+
+
+def test_quiet_silences_the_console(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setenv("AUTOGLM_QUIET", "1")
+    stream = io.StringIO()
+    Engine(autoload=False).run(config(tmp_path), reporters=[console(progress="bar", stream=stream)])
+    assert stream.getvalue() == ""
