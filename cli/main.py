@@ -335,6 +335,30 @@ def predict(ctx: click.Context, run_dir: Path, data_option: str | None, output: 
 
 
 @cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--output", "-o", "output", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report here (default: RUN_DIR/report.html).")
+@click.pass_context
+def report(ctx: click.Context, run_dir: Path, output: Path | None) -> None:
+    """Write one self-contained HTML report of the run in RUN_DIR (it opens offline).
+
+    The leaderboard, the search's convergence, the validation curves (pruned
+    trials cut at their rung), the tuner's choices against their scores,
+    selection's contenders and the selected model on the test split (confusion
+    matrix or ROC curve). A running or interrupted run shows what is known so far.
+    """
+
+    def body() -> None:
+        from autoglm.core.config import ComponentSpec
+
+        reporter = make_engine(ctx).build("reporters", ComponentSpec("html", {} if output is None else {"path": str(output)}))
+        written = reporter.render(run_dir)
+        click.echo(f"wrote {written} ({written.stat().st_size / 1024:.0f} KiB)")
+
+    guarded(ctx, body)
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def plugins(ctx: click.Context, as_json: bool) -> None:

@@ -27,6 +27,8 @@ class EpochHook:
         self.runner, self.trial, self.pruner, self.emit = runner, trial, pruner, emit
         #: In a worker process: collect the events for the run's process to fire.
         self.forward, self.phase = forward, phase
+        #: The objective's value at each epoch (None where it was not a finite number): the trial's curve.
+        self.curve: list[float | None] = []
         self._last: tuple[int, bool] | None = None  # (epoch, asked to stop)
 
     @property
@@ -47,10 +49,12 @@ class EpochHook:
                 runner.config.trainer.name, self.trial, self.stopped_at,
             )
         stop = False
+        value = metrics.get(runner.objective.key)
+        finite = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        self.curve.append(round(float(value), 6) if finite else None)
         if self.pruner is not None:
             objective = runner.objective
-            value = metrics.get(objective.key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            if finite:
                 stop = self.pruner.report(self.trial, int(epoch), objective.utility(value))  # higher is better there
             else:
                 runner._say_once(

@@ -39,6 +39,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = tuple(
         "given",
         "pyg_datasets",
         "ogb_folders",
+        "html_report",
         "gcn",
         "gat",
         "appnp",

@@ -48,6 +48,9 @@ class TrialRecord:
     population: int | None = None
     #: The task's own parameters (its head); empty for a task without any.
     task_params: dict[str, Any] = field(default_factory=dict)
+    #: The objective's validation value at each evaluated epoch, in order (null where it was not finite):
+    #: the learning curve reports draw, cut where the pruner stopped the trial.
+    curve: list[float | None] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -118,6 +121,10 @@ _FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     ),
     "population": _check(lambda v: _is_int(v, 1), "a positive integer or null", optional=True),
     "task_params": _check(lambda v: isinstance(v, dict), "a JSON object"),
+    "curve": _check(
+        lambda v: isinstance(v, list) and len(v) <= 1_000_000 and all(x is None or _is_number(x) for x in v),
+        "a list of numbers (or nulls)",
+    ),
 }
 
 

@@ -638,6 +638,7 @@ class Runner:
             fit = None
         if fit is None and torch.cuda.is_available():
             torch.cuda.empty_cache()  # an out-of-memory trial must not starve the next one
+        record.curve = list(on_epoch.curve)
         if report and self.pruner is not None:  # failed trials too: their rung values count for later trials
             record.rungs = {str(rung): value for rung, value in self.pruner.rungs_of(record.trial).items()}
             self.pruner.forget(record.trial)

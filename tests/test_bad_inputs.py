@@ -252,7 +252,7 @@ CASES = [
     ),
     case(
         "unknown-reporter", 2,
-        ("{cfg}: reporters[1].name:", "unknown reporter 'jsnl'", "known reporters: console, jsonl", "did you mean 'jsonl'?"),
+        ("{cfg}: reporters[1].name:", "unknown reporter 'jsnl'", "known reporters: console, html, jsonl", "did you mean 'jsonl'?"),
         edit={"reporters": ["console", "jsnl"]},
     ),
     # -- options ----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from click.testing import CliRunner, Result
 from autoglm.cli.main import cli
 from autoglm.core import DEFAULT_PLUGINS, Engine
 
-COMMANDS = ("run", "validate", "predict", "plugins", "components", "show")
+COMMANDS = ("run", "validate", "predict", "report", "plugins", "components", "show")
 BUILTIN_NAMES = [path.rsplit(".", 1)[-1] for path in DEFAULT_PLUGINS]
 RUN_FILES = (
     "config.yaml",

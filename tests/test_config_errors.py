@@ -212,7 +212,7 @@ CASES = [
     ),
     pytest.param(
         put("reporters", ["consol"]), "load", "reporters[0].name",
-        ["unknown reporter 'consol'", "plugin not installed?", "console, jsonl", "did you mean 'console'?"],
+        ["unknown reporter 'consol'", "plugin not installed?", "console, html, jsonl", "did you mean 'console'?"],
         id="unknown-reporter",
     ),
     # reporters section
