@@ -462,6 +462,8 @@ def show(ctx: click.Context, run_dir: Path, as_json: bool) -> None:
                 click.echo(line)
         files = ", ".join(name for name in ("predictions.csv", "best_model.pt", "leaderboard.csv") if (run_dir / name).exists())
         click.echo(f"\nin {run_dir}: {files}; predict with: autoglm predict {run_dir}")
+        report = run_dir / "report.html"
+        click.echo(f"report: {report}" if report.exists() else f"report: none yet; make one with: autoglm report {run_dir}")
 
     guarded(ctx, body)
 

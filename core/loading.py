@@ -40,6 +40,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = tuple(
         "pyg_datasets",
         "ogb_folders",
         "html_report",
+        "trackers",
         "gcn",
         "gat",
         "appnp",

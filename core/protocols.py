@@ -333,7 +333,8 @@ class WritesFiles(Protocol):
     """
 
     def files(self, run_dir: Path) -> Sequence[Path]:
-        """The files this component will write for a run in ``run_dir`` (absolute or relative to the cwd)."""
+        """The files this component will write for a run in ``run_dir`` (absolute or relative to the cwd); a
+        folder it writes into (a log directory) counts with everything below it."""
 
 
 class Reporter(Protocol):

@@ -138,7 +138,10 @@ class RunDirectory:
         owned = self._owned(claimed)
         ours, others = [], []
         for path in self._files():
-            (ours if path.relative_to(self.path).as_posix() in owned else others).append(path)
+            relative = path.relative_to(self.path).as_posix()
+            # a declared folder (a reporter's log directory) owns everything below it
+            mine = relative in owned or any(relative.startswith(f"{name}/") for name in owned)
+            (ours if mine else others).append(path)
         if others and not keep_other_files:
             tops = sorted({p.relative_to(self.path).parts[0] + ("/" if len(p.relative_to(self.path).parts) > 1 else "") for p in others})
             listed = ", ".join(tops[:5]) + (f" and {len(tops) - 5} more" if len(tops) > 5 else "")

@@ -445,7 +445,8 @@ def test_show_prints_a_table_that_fits_the_terminal(finished_run: Path, monkeypa
     assert table[0].split()[:6] == ["rank", "trial", "model", "val_acc", "epochs", "status"]
     assert [row.split()[0] for row in table[1:3]] == ["1", "2"]
     assert all(len(row) <= 72 for row in table[:3])
-    assert lines[-1].startswith(f"in {finished_run}: predictions.csv") and "autoglm predict" in lines[-1]
+    assert lines[-2].startswith(f"in {finished_run}: predictions.csv") and "autoglm predict" in lines[-2]
+    assert lines[-1] == f"report: none yet; make one with: autoglm report {finished_run}"
 
 
 def test_show_not_a_run(tmp_path: Path) -> None:
