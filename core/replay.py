@@ -34,3 +34,14 @@ def _same_values(proposed: Mapping[str, Any], recorded: Mapping[str, Any]) -> bo
 
 def describe_point(model: str, model_params: Mapping[str, Any], train_params: Mapping[str, Any]) -> str:
     return f"{model} {dict(model_params)} {dict(train_params)}"
+
+
+def configuration_key(model: str, *params: Mapping[str, Any]) -> str:
+    """One configuration as a string: equal for a proposal the tuner repeats exactly (floats by their repr)."""
+    import json
+
+    return json.dumps([model, *[dict(sorted(p.items())) for p in params]], sort_keys=True, default=repr)
+
+
+def key_of(point: Candidate | TrialRecord) -> str:
+    return configuration_key(point.model, point.model_params, point.train_params, point.task_params)

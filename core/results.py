@@ -51,6 +51,9 @@ class TrialRecord:
     #: The objective's validation value at each evaluated epoch, in order (null where it was not finite):
     #: the learning curve reports draw, cut where the pruner stopped the trial.
     curve: list[float | None] = field(default_factory=list)
+    #: The earlier trial whose configuration the tuner proposed again: this one was not trained, it carries
+    #: that trial's scores (and the tuner was told them). Never a selection contender.
+    duplicate_of: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -121,6 +124,7 @@ _FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     ),
     "population": _check(lambda v: _is_int(v, 1), "a positive integer or null", optional=True),
     "task_params": _check(lambda v: isinstance(v, dict), "a JSON object"),
+    "duplicate_of": _check(lambda v: _is_int(v, 1, MAX_TRIAL), "a trial number or null", optional=True),
     "curve": _check(
         lambda v: isinstance(v, list) and len(v) <= 1_000_000 and all(x is None or _is_number(x) for x in v),
         "a list of numbers (or nulls)",

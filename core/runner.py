@@ -26,7 +26,7 @@ import random
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, NoReturn
@@ -44,7 +44,7 @@ from autoglm.core.protocols import (
     Predictions, WritesFiles,
 )
 from autoglm.core.pruning import SuccessiveHalvingPruner
-from autoglm.core.replay import describe_point, same_candidate
+from autoglm.core.replay import describe_point, key_of, same_candidate
 from autoglm.core.reporting import ReporterGroup
 from autoglm.core.results import (
     STATUSES, RunInfo, RunResult, RunStopped, RunSummary, SelectionReport, TrialRecord, leaderboard,
@@ -296,6 +296,8 @@ class Runner:
         for index, candidate in todo:
             self._running[index] = (candidate, began)
             self.reporters.emit("on_trial_start", trial=index, candidate=candidate)
+        repeats = self._repeats(todo)
+        todo = [(index, candidate) for index, candidate in todo if index not in repeats]
         remote = self._pool.workers > 1
         payloads = [_Unit(members, self.pruner if remote else None, remote) for members in self._units(todo)]
         finished = dict(round_.known)
@@ -311,6 +313,12 @@ class Runner:
                 arrived.append(record.trial)
                 self._emit_forwarded(epochs, record.trial)
                 self.reporters.emit("on_trial_end", record=record)
+        for index, original in sorted(repeats.items()):  # after their originals, which may be in this round
+            record = self._repeat(index, finished.get(original) or self._record_of(original))
+            self._keep(record, None)
+            finished[index] = record
+            arrived.append(index)
+            self.reporters.emit("on_trial_end", record=record)
         self.records.sort(key=lambda r: r.trial)
         if arrived != sorted(arrived) or (round_.known and arrived and min(arrived) < max(round_.known)):
             self.run_dir.rewrite_trials(self.records)  # trials.jsonl in trial order again
@@ -319,6 +327,34 @@ class Runner:
             self.tuner.tell(candidate, self._told(record))
             if self.pruner is not None:
                 self.pruner.record(record.rungs)
+
+    def _repeats(self, todo: list[tuple[int, Candidate]]) -> dict[int, int]:
+        """Proposals that repeat a configuration already trained (or asked earlier in this round): trial -> original.
+
+        Such a proposal is not trained again: it is recorded with its original's scores
+        and ``duplicate_of``, and the tuner is told that score (nevergrad's optimizers do
+        repeat points, and training one twice only spends the budget).
+        """
+        originals = {key_of(r): r.trial for r in self.records if r.status in FINISHED and r.duplicate_of is None}
+        repeats: dict[int, int] = {}
+        for index, candidate in todo:
+            key = key_of(candidate)
+            if key in originals:
+                repeats[index] = originals[key]
+            else:
+                originals[key] = index
+        return repeats
+
+    def _record_of(self, trial: int) -> TrialRecord:
+        return next(r for r in self.records if r.trial == trial)
+
+    def _repeat(self, index: int, original: TrialRecord) -> TrialRecord:
+        """The record of a repeated proposal: its original's outcome, not trained again."""
+        log.info("trial %d repeats trial %d's configuration: not trained again (the tuner is told its score)", index, original.trial)
+        return replace(
+            original, trial=index, seed=trial_seed(self.seed, index), duration_s=0.0, rungs={}, curve=[],
+            population=None, duplicate_of=original.trial,
+        )
 
     def _told(self, record: TrialRecord) -> float | None:
         """What the tuner hears of a trial: its score with higher always better, or None if it failed."""
@@ -685,7 +721,8 @@ class Runner:
             objective=self.objective.to_dict(),
             seed=self.seed,
             started_at=started_at,
-            trials={"total": len(self.records)} | {s: sum(r.status == s for r in self.records) for s in STATUSES},
+            trials={"total": len(self.records)} | {s: sum(r.status == s for r in self.records) for s in STATUSES}
+            | ({"repeated": repeated} if (repeated := sum(r.duplicate_of is not None for r in self.records)) else {}),
             pruning=self._pruning_summary(),
             dataset=dict(self.sizes),
             tuner={"name": self.config.tuner.name, **_describe(self.tuner)},

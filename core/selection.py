@@ -85,8 +85,17 @@ class Contender:
 
 
 def contenders(records: list[TrialRecord], top_k: int, objective: Objective = MAXIMIZE) -> list[TrialRecord]:
-    """The ``top_k`` best finished trials (pruned and failed ones never compete)."""
-    return [r for r in leaderboard(records, objective) if r.ok][:top_k]
+    """The ``top_k`` best finished trials of distinct configurations (pruned and failed ones never compete, and
+    a configuration the tuner proposed twice competes once, as its first trial)."""
+    from autoglm.core.replay import key_of
+
+    chosen, seen = [], set()
+    for record in leaderboard(records, objective):
+        if not record.ok or record.duplicate_of is not None or key_of(record) in seen:
+            continue
+        seen.add(key_of(record))
+        chosen.append(record)
+    return chosen[:top_k]
 
 
 def choose(candidates: list[Contender]) -> Contender:

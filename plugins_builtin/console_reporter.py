@@ -98,7 +98,10 @@ class ConsoleReporter:
             self._bar.set_postfix_str(self._postfix(f"trial {record.trial} {record.status}"))
         head = f"[{record.trial:>3}/{self._budget}] {record.model:<6}"
         params = format_params({**record.model_params, **record.train_params, **record.task_params})
-        if record.ok:
+        if record.duplicate_of is not None:
+            score = "" if record.val_score is None else f" {self._val}={record.val_score:.4f}"
+            self._print(f"{head} repeats trial {record.duplicate_of} (not trained again){score}")
+        elif record.ok:
             self._print(f"{head} {self._val}={record.val_score:.4f} epoch={record.best_epoch:<4} {record.duration_s:6.1f}s  {params}")
         elif record.status == "pruned":
             # The score is partial: the best before the pruner stopped it, so it says where.

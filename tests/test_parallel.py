@@ -86,21 +86,24 @@ def test_workers_run_one_thread_each_even_after_the_parent_used_several() -> Non
 def test_workers_leave_complete_records_equal_to_one_process(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread: None, tuner: str
 ) -> None:
-    parallel = engine.run(config_for(tmp_path / "parallel", tuner=tuner))
+    # NGOpt asked for rounds of two proposes each round's point twice (trials 2, 5, 7 repeat 1, 4, 6), and a
+    # repeat is not trained: 8 trials leave enough trained ones for the pruner to cut.
+    budget = 8
+    parallel = engine.run(config_for(tmp_path / "parallel", tuner=tuner, budget=budget))
     found = records(tmp_path / "parallel")
-    assert [r["trial"] for r in found] == list(range(1, BUDGET + 1))  # written back in trial order
+    assert [r["trial"] for r in found] == list(range(1, budget + 1))  # written back in trial order
     for record in found:
         assert record["status"] in ("ok", "pruned"), record
         assert record["val_score"] is not None and record["epochs"] and record["best_epoch"]
         assert record["seed"] == runner_module.trial_seed(11, record["trial"])
-        assert record["rungs"], "every trial reaches the first rung at epoch 5"
-        assert record["duration_s"] > 0
+        assert record["rungs"] or record["duplicate_of"], "every trained trial reaches the first rung at epoch 5"
+        assert record["duration_s"] > 0 or record["duplicate_of"]  # a repeat is not trained: no time
     assert any(r["status"] == "pruned" for r in found), "the scenario should exercise the pruner"
     summary = json.loads((tmp_path / "parallel" / SUMMARY).read_text())
-    assert summary["trials"]["total"] == BUDGET and summary["status"] == "ok"
+    assert summary["trials"]["total"] == budget and summary["status"] == "ok"
 
     in_one_process(monkeypatch)
-    sequential = engine.run(config_for(tmp_path / "sequential", tuner=tuner))
+    sequential = engine.run(config_for(tmp_path / "sequential", tuner=tuner, budget=budget))
     assert without_times(found) == without_times(records(tmp_path / "sequential"))
     assert parallel.best.trial == sequential.best.trial
     assert parallel.test_accuracy == sequential.test_accuracy

@@ -111,7 +111,7 @@ def test_ctrl_c_between_trials_marks_nothing_interrupted(tmp_path: Path, engine:
 def test_resume_keeps_finished_records_verbatim_and_drops_a_torn_line(tmp_path: Path, engine: Engine, uninterrupted: Any) -> None:
     out = tmp_path / "run"
     with pytest.raises(RunInterrupted):
-        engine.run(config_for(out), reporters=[InterruptAt(4)])
+        engine.run(config_for(out), reporters=[InterruptAt(4, event="on_trial_start")])
     kept = (out / TRIALS).read_text().splitlines()[:3]
     # A SIGKILL mid-append leaves half a line and no trace of the interrupt.
     (out / TRIALS).write_text("\n".join(kept) + "\n" + kept[0][: len(kept[0]) // 2])
@@ -125,7 +125,7 @@ def test_resume_keeps_finished_records_verbatim_and_drops_a_torn_line(tmp_path: 
 def test_resume_without_a_checkpoint_retrains_the_best_trial(tmp_path: Path, engine: Engine) -> None:
     out = tmp_path / "run"
     with pytest.raises(RunInterrupted):
-        engine.run(config_for(out, budget=3), reporters=[InterruptAt(3)])
+        engine.run(config_for(out, budget=3), reporters=[InterruptAt(3, event="on_trial_start")])
     (out / CHECKPOINT).unlink()  # killed after the best record, before its weights
     result = engine.resume(out)
     reference = engine.run(config_for(tmp_path / "reference", budget=3))
@@ -182,7 +182,7 @@ def test_resume_refuses_records_the_tuner_does_not_repeat(tmp_path: Path, engine
 def test_resume_refuses_a_damaged_record_in_the_middle(tmp_path: Path, engine: Engine) -> None:
     out = tmp_path / "run"
     with pytest.raises(RunInterrupted):
-        engine.run(config_for(out), reporters=[InterruptAt(4)])
+        engine.run(config_for(out), reporters=[InterruptAt(4, event="on_trial_start")])
     text = (out / TRIALS).read_text().splitlines()
     text[1] = "{not json"
     (out / TRIALS).write_text("\n".join(text) + "\n")

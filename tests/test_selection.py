@@ -28,7 +28,7 @@ AGAIN = {1: 0.50, 2: 0.80}
 
 
 def record(trial: int, val: float | None, status: str = "ok") -> TrialRecord:
-    return TrialRecord(trial=trial, status=status, model="m", model_params={}, train_params={}, seed=trial, val_score=val)
+    return TrialRecord(trial=trial, status=status, model="m", model_params={"n": trial}, train_params={}, seed=trial, val_score=val)
 
 
 # -- the bookkeeping --------------------------------------------------------------------
@@ -123,6 +123,14 @@ def engine() -> Engine:
     return Engine(plugins=[ScriptedPlugin()], autoload=False)
 
 
+def test_contenders_are_distinct_configurations() -> None:
+    twin = TrialRecord(trial=6, status="ok", model="m", model_params={"n": 4}, train_params={}, seed=6, val_score=0.8)
+    repeat = TrialRecord(trial=7, status="ok", model="m", model_params={"n": 1}, train_params={}, seed=7, val_score=0.9,
+                         duplicate_of=1)
+    records = [record(1, 0.7), record(4, 0.8), twin, repeat]
+    assert [r.trial for r in contenders(records, 10)] == [4, 1]  # the twin of 4 and the repeat of 1 do not compete
+
+
 def test_a_lucky_single_run_loses_to_a_steady_configuration(tmp_path: Path, engine: Engine) -> None:
     result = engine.run(scripted_config(tmp_path, {"top_k": BUDGET, "seeds": 3}))
     widths = [t.model_params["width"] for t in result.trials]
@@ -134,7 +142,8 @@ def test_a_lucky_single_run_loses_to_a_steady_configuration(tmp_path: Path, engi
     summary = result.summary
     assert summary["best"]["val_mean"] == pytest.approx(0.8) and summary["best"]["val_std"] == pytest.approx(0.0)
     contenders_ = summary["selection"]["contenders"]
-    assert len(contenders_) == BUDGET and all(len(c["runs"]) == 3 for c in contenders_)
+    distinct = {t.model_params["width"] for t in result.trials}
+    assert len(contenders_) == len(distinct) and all(len(c["runs"]) == 3 for c in contenders_)  # one per configuration
     for c in contenders_:
         width = 1 if c["val_mean"] < 0.7 else 2
         assert c["val_mean"] == pytest.approx((FIRST[width] + 2 * AGAIN[width]) / 3)
@@ -198,7 +207,7 @@ def test_a_contender_outside_the_best_configurations_noise_band_is_not_retrained
     assert all(len(c["runs"]) == 3 for c in selection["contenders"])
     skipped = selection["not_retrained"]
     assert skipped and {widths[s["trial"]] for s in skipped} == {2}
-    assert len(selection["contenders"]) + len(skipped) == BUDGET
+    assert len(selection["contenders"]) + len(skipped) == 2  # the two configurations (widths 1 and 2)
     leader = selection["contenders"][0]["trial"]
     assert skipped[0]["reason"] == f"0.8000 is outside the noise band of trial {leader} (0.9000 ± 2 × 0.0000)"
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("selection:")]
@@ -206,7 +215,7 @@ def test_a_contender_outside_the_best_configurations_noise_band_is_not_retrained
     assert any("not re-trained: 0.8000 is outside the noise band" in line for line in said)
 
     wide = engine.run(scripted_config(tmp_path / "wide", {"top_k": BUDGET, "seeds": 3, "noise_band": float("inf")}))
-    assert len(wide.summary["selection"]["contenders"]) == BUDGET and not wide.summary["selection"]["not_retrained"]
+    assert len(wide.summary["selection"]["contenders"]) == 2 and not wide.summary["selection"]["not_retrained"]
 
 
 @pytest.mark.parametrize("band", [-1, "wide", True, float("nan")])
