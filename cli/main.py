@@ -20,6 +20,7 @@ import click
 
 from autoglm.core import AutoglmError, DataError, Engine, RunConfig, UsageError
 from autoglm.core.registry import KIND_LABELS, KINDS
+from autoglm.core.results import leaderboard_params
 
 EXIT_INTERRUPTED = 130
 
@@ -499,12 +500,7 @@ def leaderboard_table(rows: list[dict[str, str]], *, width: int) -> list[str]:
     score = next((key for key in rows[0] if key.startswith("val_")), "val")
     table = [["rank", "trial", "model", score, "epochs", "status", "parameters"]]
     for row in rows:
-        try:
-            params = json.loads(row.get("params") or "{}")
-        except ValueError:
-            params = {}
-        flat = {k: v for group in params.values() if isinstance(group, dict) for k, v in group.items()}
-        shown_params = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(flat.items()))
+        shown_params = leaderboard_params(row.get("params", ""))
         status = row.get("status", "")
         if status == "pruned" and row.get("pruned_at"):
             status = f"pruned@{row['pruned_at']}"

@@ -34,6 +34,7 @@ class ReporterGroup:
     def __init__(self, reporters: list[tuple[str, Any]]) -> None:
         self._reporters = list(reporters)
         self.disabled: dict[str, str] = {}
+        self._cache: dict[tuple[str, int], list[tuple[str, Any, tuple[str, ...]]]] = {}
         self._manager = _ReporterManager(PROJECT)
         self._manager.add_hookspecs(RunEvents)
         for label, reporter in self._reporters:
@@ -49,7 +50,14 @@ class ReporterGroup:
         return list(self._reporters)
 
     def _implementations(self, event: str) -> list[tuple[str, Any, tuple[str, ...]]]:
-        """(label, method, the arguments it takes), in config order."""
+        """(label, method, the arguments it takes), in config order; looked up once per event and kept
+        until a reporter is disabled (``on_epoch`` fires every epoch)."""
+        key = (event, len(self.disabled))
+        if key not in self._cache:
+            self._cache[key] = self._find(event)
+        return self._cache[key]
+
+    def _find(self, event: str) -> list[tuple[str, Any, tuple[str, ...]]]:
         impls = getattr(self._manager.hook, event).get_hookimpls()
         by_plugin = {id(impl.plugin): impl for impl in impls}
         found = []

@@ -274,3 +274,27 @@ class RunResult:
 
     def leaderboard(self) -> list[TrialRecord]:
         return leaderboard(self.trials, self.objective)
+
+
+def format_params(params: Mapping[str, Any]) -> str:
+    """``dropout=0.5 hidden=64 lr=0.01``: parameters as the console, ``autoglm show`` and the report print them."""
+    return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items()))
+
+
+def leaderboard_params(column: str) -> str:
+    """The ``params`` column of ``leaderboard.csv`` (JSON groups model / train / task), flat and formatted."""
+    import json
+
+    try:
+        groups = json.loads(column or "{}")
+    except ValueError:
+        return column
+    return format_params({k: v for g in groups.values() if isinstance(g, dict) for k, v in g.items()})
+
+
+def label_order(label: str) -> tuple[int, float, str]:
+    """A sort key for class labels read as text: numeric labels in numeric order (2 before 10), then the rest."""
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)

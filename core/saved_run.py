@@ -75,13 +75,13 @@ class SavedRun:
         taken as what a loader returns (a PyG ``Data``, a list of graphs)."""
         if data is None:
             spec, seed = self.config.data, int(self.config.seed or 0)
-            raw, loader = self._load(spec, "the run's data section")
+            raw, loader = self._load(spec)
             self._check_unchanged(loader)
             return task_view(lambda: self.task.prepare(raw, seed=seed), self.task_name, spec.name)
         if isinstance(data, Mapping):
             data = self._section(data)
         if isinstance(data, ComponentSpec):
-            raw, _ = self._load(data, "the data section")
+            raw, _ = self._load(data)
             return task_view(lambda: self.task.inference_data(raw, self.input_sizes), self.task_name, data.name)
         return task_view(lambda: self.task.inference_data(data, self.input_sizes), self.task_name, None)
 
@@ -106,7 +106,7 @@ class SavedRun:
         document = self.config.to_dict() | {"data": dict(section)}
         return self.engine.load_config(document).data
 
-    def _load(self, spec: ComponentSpec, what: str) -> tuple[Any, Any]:
+    def _load(self, spec: ComponentSpec) -> tuple[Any, Any]:
         loader = self.engine.build("data_loaders", spec, path="data.options")
         check_data_loader(loader, spec.name)
         return load_data(loader, spec.name, spec.options), loader

@@ -54,7 +54,10 @@ from autoglm.core.protocols import (
     WritesFiles,
 )
 from autoglm.core.events import PHASES, RunEvents
-from autoglm.core.results import RunInfo, RunResult, RunStopped, RunSummary, SelectionReport, TrialRecord
+from autoglm.core.results import (
+    RunInfo, RunResult, RunStopped, RunSummary, SelectionReport, TrialRecord, format_params, label_order,
+    leaderboard_params,
+)
 from autoglm.core.space import Choice, Float, Int, is_tunable, sample_space
 
 #: Marks a function as an autoglm hook implementation.
@@ -77,6 +80,9 @@ __all__ = [
     "Float",
     "cache_dir",
     "files_checksum",
+    "format_params",
+    "label_order",
+    "leaderboard_params",
     "Int",
     "Objective",
     "NEW_ITEM",

@@ -14,11 +14,7 @@ import os
 import sys
 from typing import Any, Literal, TextIO
 
-from autoglm.plugins import RunInfo, RunResult, RunStopped, TrialRecord, hookimpl
-
-
-def format_params(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items()))
+from autoglm.plugins import RunInfo, RunResult, RunStopped, TrialRecord, format_params, hookimpl
 
 
 class ConsoleReporter:

@@ -32,7 +32,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
-from autoglm.plugins import DataError, cache_dir, files_checksum, hookimpl
+from autoglm.plugins import DataError, cache_dir, files_checksum, hookimpl, label_order
 from autoglm.plugins.graphs import degree_profile
 
 log = logging.getLogger(__name__)
@@ -222,7 +222,7 @@ class CsvGraph:
         """Class index per node (-1 for an empty label) and the class names, in sorted order."""
         column = nodes.column(self.label, "label")
         raw = [value for _, value in nodes.values(column)]
-        names = sorted({v for v in raw if v}, key=_class_order)
+        names = sorted({v for v in raw if v}, key=label_order)
         if not names:
             raise DataError(
                 f"{nodes.path}: the label column {self.label!r} is empty on every line; give labels, or drop the "
@@ -262,7 +262,7 @@ class CsvGraph:
     def _edge_index(self, pairs: list[tuple[int, int]], weights: list[float] | None) -> tuple[Any, Any]:
         import torch
 
-        edge_index = torch.tensor(pairs, dtype=torch.long).t().contiguous()
+        edge_index = torch.tensor(pairs, dtype=torch.long).view(-1, 2).t().contiguous()  # [2, 0] for no pairs
         weight = None if weights is None else torch.tensor(weights, dtype=torch.float32)
         if not self.directed:
             from torch_geometric.utils import to_undirected
@@ -299,8 +299,9 @@ class CsvGraph:
         column = edges.column(self.graph, "graph")
         graph_of_node: dict[int, str] = {}
         if nodes is not None:
-            for (line, values), node in zip(nodes.rows, range(len(ids))):
-                graph_of_node[node] = values[nodes.column(self.graph, "graph")]
+            graph_column = nodes.column(self.graph, "graph")
+            for node, (_, values) in enumerate(nodes.rows):
+                graph_of_node[node] = values[graph_column]
         members: dict[str, list[int]] = {}
         for (line, values), (a, b) in zip(edges.rows, pairs):
             graph = values[column]
@@ -318,7 +319,7 @@ class CsvGraph:
         missing = [g for g in members if g not in raw]
         if missing:
             raise DataError(f"{labels.path}: no label for graph {missing[0]!r} ({len(missing)} graph(s) without one)")
-        names = sorted({label for _, label in raw.values() if label}, key=_class_order)
+        names = sorted({label for _, label in raw.values() if label}, key=label_order)
         classes = {name: i for i, name in enumerate(names)}
         graphs = []
         by_graph: dict[str, list[int]] = {}
@@ -330,11 +331,7 @@ class CsvGraph:
                 raise DataError(f"{labels.path}: line {line}: graph {graph!r} has an empty label")
             local = {node: i for i, node in enumerate(nodes_of)}
             chosen = by_graph.get(graph, [])
-            edge_index, weight = self._edge_index(
-                [(local[pairs[i][0]], local[pairs[i][1]]) for i in chosen] or [(0, 0)], None if weights is None else [weights[i] for i in chosen] or [1.0]
-            )
-            if not chosen:
-                edge_index = edge_index[:, :0]
+            edge_index, _ = self._edge_index([(local[pairs[i][0]], local[pairs[i][1]]) for i in chosen], None)
             data = Data(edge_index=edge_index, num_nodes=len(nodes_of), y=torch.tensor([classes[label]]))
             data.x = features[torch.tensor(nodes_of)] if features is not None else degree_profile(data)
             data.graph_id = graph
@@ -386,14 +383,6 @@ def _number(text: str, path: Path, line: int, column: str) -> float:
     if not math.isfinite(value):
         raise DataError(f"{path}: line {line}: column {column!r} holds {text!r}, not a finite number")
     return value
-
-
-def _class_order(name: str) -> tuple[int, float, str]:
-    """Numeric labels in numeric order (2 before 10), then the rest alphabetically."""
-    try:
-        return (0, float(name), name)
-    except ValueError:
-        return (1, 0.0, name)
 
 
 @hookimpl

@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from autoglm.plugins import DataError, RunResult, RunStopped, hookimpl
+from autoglm.plugins import DataError, RunResult, RunStopped, hookimpl, leaderboard_params
 
 log = logging.getLogger(__name__)
 REPORT = "report.html"
@@ -140,7 +140,7 @@ def _leaderboard(directory: Path, metric: str, records: list[dict[str, Any]]) ->
                  "status": r["status"], "params": json.dumps({"model": r.get("model_params", {})})} for r in records]
     body = []
     for row in rows:
-        params = _flat(row.get("params", ""))
+        params = leaderboard_params(row.get("params", ""))
         score = row.get(f"val_{metric}", "")
         cells = [row.get("rank", ""), row.get("trial", ""), row.get("model", ""), score, row.get("status", ""),
                  row.get("pruned_at", ""), params]
@@ -166,15 +166,6 @@ def _table(rows: list[list[Any]], header: list[str]) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _flat(params: str) -> str:
-    try:
-        groups = json.loads(params or "{}")
-    except ValueError:
-        return params
-    flat = {k: v for g in groups.values() if isinstance(g, dict) for k, v in g.items()}
-    return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(flat.items()))
 
 
 def _records(path: Path) -> list[dict[str, Any]]:

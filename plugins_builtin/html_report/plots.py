@@ -11,6 +11,8 @@ import io
 import math
 from typing import Any, Sequence
 
+from autoglm.plugins import label_order
+
 #: Colours of trial states, the same in every figure.
 COLOURS = {"ok": "#1f77b4", "pruned": "#ff7f0e", "failed": "#d62728", "interrupted": "#7f7f7f"}
 
@@ -127,7 +129,7 @@ def selection(contenders: Sequence[dict[str, Any]], metric: str, chosen: int | N
 
 def confusion(truth: Sequence[str], predicted: Sequence[str]) -> str:
     """Test items' true class against the predicted one (counts, and row-normalised shades)."""
-    labels = sorted(set(truth) | set(predicted), key=_label_order)
+    labels = sorted(set(truth) | set(predicted), key=label_order)
     index = {label: i for i, label in enumerate(labels)}
     counts = [[0] * len(labels) for _ in labels]
     for t, p in zip(truth, predicted):
@@ -170,10 +172,3 @@ def roc(labels: Sequence[int], scores: Sequence[float]) -> tuple[str, float]:
 
 def _params(record: dict[str, Any]) -> dict[str, Any]:
     return {**record.get("model_params", {}), **record.get("train_params", {}), **record.get("task_params", {})}
-
-
-def _label_order(label: str) -> tuple[int, float, str]:
-    try:
-        return (0, float(label), label)
-    except ValueError:
-        return (1, 0.0, label)
