@@ -338,8 +338,9 @@ class WritesFiles(Protocol):
 
 
 class Reporter(Protocol):
-    """Receives run events. Every method is optional; the engine calls those that exist.
+    """Receives run events. Every method is optional and may take any subset of an event's arguments.
 
-    ``on_run_start(run)``, ``on_trial_start(trial, candidate)``,
-    ``on_epoch(trial, epoch, metrics)``, ``on_trial_end(record)``, ``on_run_end(result)``.
+    ``on_run_start(run)``, ``on_trial_start(trial, candidate)``, ``on_epoch(trial, epoch, metrics, phase)``,
+    ``on_trial_end(record)``, ``on_selection(selection)``, ``on_run_end(result)``, ``on_run_stopped(stop)``:
+    specified, in firing order, in :mod:`autoglm.core.events`.
     """
