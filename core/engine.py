@@ -37,7 +37,7 @@ from autoglm.core.errors import (
 from autoglm.core.loading import LoadSettings, PluginInfo, PluginLoader
 from autoglm.core.options import check_model_constants, check_options, check_space_values, check_training_space_values
 from autoglm.core.paths import as_paths, resolve_path_options
-from autoglm.core.protocols import SearchSpace
+from autoglm.core.protocols import MiniBatchTrainer, SampledTask, SearchSpace
 from autoglm.core.registry import KIND_LABELS, KINDS, Component, Owner, Registry
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -214,7 +214,7 @@ class Engine:
         models = self.registry("models")
         search = config.search
         if search.models is None:
-            search.models = models.names()
+            search.models, search.defaulted = models.names(), True
             if not search.models:
                 raise ConfigError("no model plugin is loaded, so there is nothing to search", source=src)
         task = config.task.name
@@ -283,7 +283,7 @@ class Engine:
             return component.factory(**as_paths(component, spec.options))
         except ValueError as exc:
             # "max_epochs must be ..." -> point at trainer.options.max_epochs
-            first_word = str(exc).split(" ", 1)[0]
+            first_word = str(exc).split(" ", 1)[0].split("[", 1)[0]  # "fanouts[1] is 0" names fanouts too
             where = path or kind
             if first_word in component.option_names():
                 where = f"{where}.{first_word}"
@@ -349,12 +349,51 @@ class Engine:
             ],
         )
         _check_trainer_takes_a_task(components.trainer, config.trainer.name, self.component("trainers", config.trainer.name), src)
+        self._check_batching(components, config)
         for name, space in self.search_space(config).models.items():
             # A constant no trial can use is a config error now, not N failed trials later.
             check_model_constants(self.component("models", name), space, source=src, path=f"search.space.{name}")
         if check_data:
             check_data_loader(components.data_loader, config.data.name)
         return components
+
+    def _check_batching(self, components: "Components", config: RunConfig) -> None:
+        """``batching: mini`` needs a task that can batch that way and models that can train that way."""
+        trainer, task = components.trainer, components.task
+        if not isinstance(trainer, MiniBatchTrainer) or trainer.batching != "mini":
+            return
+        if not isinstance(task, SampledTask):
+            raise ConfigError(
+                f"task {config.task.name!r} cannot train on sampled subgraphs (it defines no sampled()); "
+                "use batching: full (or auto, which trains it full-batch)",
+                source=config.source, path="trainer.options.batching",
+            )
+        self.restrict_to_sampling(config, "trainer.options.batching is mini")
+
+    def restrict_to_sampling(self, config: RunConfig, why: str) -> None:
+        """Search only models that can train on sampled subgraphs: a default list is narrowed (and says so),
+        a model the config names that cannot is a ConfigError at its place in ``search.models``."""
+        search, src = config.search, config.source
+        names = list(search.models or [])
+        able = [name for name in names if self.component("models", name).sampling]
+        if len(able) == len(names):
+            return
+        every = [name for name in self.registry("models").names() if self.component("models", name).sampling]
+        if not search.defaulted:
+            index, name = next((i, n) for i, n in enumerate(names) if n not in able)
+            raise ConfigError(
+                f"model {name!r} cannot train on sampled subgraphs ({why}): it does not declare sampling=True "
+                f"(GCN and APPNP normalise by every node's whole-graph degree); models that can: {', '.join(every) or 'none'}. "
+                "Drop it from search.models, or use trainer.options.batching: full",
+                source=src, path=f"search.models[{index}]",
+            )
+        if not able:
+            raise ConfigError(
+                f"no loaded model can train on sampled subgraphs ({why}); models that can: none", source=src, path="search.models"
+            )
+        log.info("%s: searching %s (%s cannot train on sampled subgraphs)", why, ", ".join(able),
+                 ", ".join(n for n in names if n not in able))
+        search.models = able
 
     def search_space(self, config: RunConfig) -> SearchSpace:
         """The effective space: each model's defaults and the trainer's, with config overrides."""

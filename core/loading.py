@@ -45,6 +45,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = tuple(
         "gat",
         "appnp",
         "gin",
+        "sage",
         "nevergrad_tuner",
         "random_tuner",
         "cuda_trainer",

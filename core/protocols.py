@@ -263,6 +263,56 @@ class CrossValidatedTask(Protocol):
         """The k re-splits of ``data`` (each with its own train / val / test); empty for none."""
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How a mini-batch trainer asks a task to batch: seed items per batch and neighbours sampled per hop.
+
+    ``fanouts[i]`` is how many incoming neighbours each node of hop ``i`` keeps (``-1``: all of them); a
+    model deeper than ``len(fanouts)`` hops sees no farther than that in training.
+    """
+
+    fanouts: tuple[int, ...]
+    batch_size: int
+
+
+@runtime_checkable
+class SampledTask(Protocol):
+    """A task that can train on sampled subgraphs (mini-batch training, for graphs too big for full batches)."""
+
+    def sampled(self, data: TaskData, sampling: Sampling) -> TaskData:
+        """``data`` for mini-batch training: its :meth:`Task.batches` yield sampled subgraphs, and its
+        evaluation and predictions run in chunks, never holding more than one batch's activations."""
+
+
+@runtime_checkable
+class MiniBatchTrainer(Protocol):
+    """A trainer that may train on sampled subgraphs, and says so: the kernel then checks, when the config is
+    validated, that the task can batch that way and that every model searched can train that way
+    (:attr:`~autoglm.core.registry.Component.sampling`)."""
+
+    #: ``"full"``, ``"mini"`` or ``"auto"`` (the trainer decides per run from the graph's size and the memory).
+    batching: str
+
+    def batching_for(self, data: TaskData) -> str:
+        """``"full"`` or ``"mini"``: how this trainer trains on ``data`` (``auto`` decides here, once per graph size)."""
+
+
+@runtime_checkable
+class LayerwiseModule(Protocol):
+    """A model that is a stack of message-passing layers, each needing only its input's one-hop neighbours.
+
+    A task can then infer exactly on a graph too big for one pass: layer by layer, in chunks of nodes
+    (what PyG's GraphSAGE example calls layer-wise inference). ``layer(index, ...)`` includes what comes
+    between layers (activation, and dropout, a no-op in eval mode).
+    """
+
+    def layer_count(self) -> int:
+        """How many layers ``forward`` applies."""
+
+    def layer(self, index: int, x: "torch.Tensor", edge_index: "torch.Tensor") -> "torch.Tensor":
+        """Layer ``index`` on ``x`` (the previous layer's output); one row per node of ``x``."""
+
+
 @runtime_checkable
 class Trainer(Protocol):
     """Trains one model per trial, on whatever the task asks.

@@ -30,7 +30,7 @@ KIND_LABELS = {
 #: capability of a kind is one entry here and a field of :class:`Component`.
 KIND_DETAILS: dict[str, tuple[str, ...]] = {
     "tasks": ("search_space", "training_space"),
-    "models": ("search_space", "population", "population_key", "tasks"),
+    "models": ("search_space", "population", "population_key", "tasks", "sampling"),
     "trainers": ("search_space",),
 }
 _NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
@@ -73,6 +73,9 @@ class Component:
     #: Tasks only: defaults the task proposes for trainer tunables of the same name (``weight_decay``),
     #: used over the trainer's own defaults and under the config's ``search.training_space``.
     training_space: Mapping[str, Any] = field(default_factory=dict)
+    #: Models only: whether the model trains correctly on sampled subgraphs (mini-batch training): nothing
+    #: in it depends on the whole graph (GCN's symmetric normalisation needs every node's full degree).
+    sampling: bool = False
 
     def serves(self, task: str) -> bool:
         return self.tasks is None or task in self.tasks
@@ -183,9 +186,12 @@ class Registry:
         training_space = details.get("training_space") or {}
         if not isinstance(training_space, Mapping):
             raise RegistryError(f"task {name!r} from {owner}: training_space must be a mapping, got {training_space!r}")
+        sampling = details.get("sampling", False)
+        if not isinstance(sampling, bool):
+            raise RegistryError(f"model {name!r} from {owner}: sampling must be True or False, got {sampling!r}")
         component = Component(
             self.kind, name, factory, owner, (summary or _doc_line(factory)), space, population, population_key, tasks,
-            dict(training_space),
+            dict(training_space), sampling,
         )
         self._check_space(component)
         self._components[name] = component

@@ -40,8 +40,8 @@ from autoglm.core import features
 from autoglm.core.data import load_data, task_view
 from autoglm.core.paths import absolute
 from autoglm.core.protocols import (
-    Candidate, Closeable, CrossValidatedTask, Describable, FeaturedTask, FitResult, Objective, PopulationTask, PredictingTask,
-    Predictions, WritesFiles,
+    Candidate, Closeable, CrossValidatedTask, Describable, FeaturedTask, FitResult, MiniBatchTrainer, Objective, PopulationTask,
+    PredictingTask, Predictions, SampledTask, WritesFiles,
 )
 from autoglm.core.pruning import SuccessiveHalvingPruner
 from autoglm.core.replay import describe_point, key_of, same_candidate
@@ -178,6 +178,13 @@ class Runner:
         prepared = task_view(lambda: self.task.prepare(data, seed=self.seed), self.config.task.name, name)
         return prepared, {"loader": name, **_describe(self.loader), **dict(prepared.sizes)}
 
+    def _choose_batching(self) -> None:
+        """``batching: auto`` decides now, on the loaded data; mini-batch narrows the search to models that sample."""
+        trainer = self.trainer
+        if isinstance(trainer, MiniBatchTrainer) and trainer.batching == "auto" and isinstance(self.task, SampledTask):
+            if trainer.batching_for(self.data) == "mini":
+                self.engine.restrict_to_sampling(self.config, "batching auto chose mini-batch for this graph")
+
     # -- the run ---------------------------------------------------------
 
     def run(self) -> RunResult:
@@ -219,6 +226,7 @@ class Runner:
         # load holds no run, so the corrected command needs no --overwrite.
         data, sizes = self._load_data()
         self.data, self.sizes = data, sizes
+        self._choose_batching()
         resolved = self.config.to_dict()
         files = self.run_dir.relative(path for paths in claims.values() for path in paths)
         if self.resume:
@@ -384,6 +392,8 @@ class Runner:
         component = self.engine.component("models", candidate.model)
         if component.population is None or not callable(getattr(self.trainer, "fit_population", None)):
             return None
+        if isinstance(self.trainer, MiniBatchTrainer) and self.trainer.batching_for(self.data) == "mini":
+            return None  # a population trains full-batch
         if not isinstance(self.task, PopulationTask) or not features.is_default(candidate.task_params) or (
             set(candidate.task_params) - set(features.DEFAULTS)
         ):

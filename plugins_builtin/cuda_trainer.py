@@ -2,6 +2,11 @@
 
 Named ``cuda`` because it is the one that uses a GPU when there is one; with
 ``device: auto`` it falls back to the CPU and says so in the log.
+
+``batching: mini`` trains on sampled subgraphs instead of the whole graph
+(neighbour sampling, :mod:`autoglm.plugins.sampling`), for graphs whose
+full-batch activations do not fit in memory; ``batching: auto`` decides per
+run from the graph's size and the memory free on the device, and logs why.
 """
 
 from __future__ import annotations
@@ -9,9 +14,11 @@ from __future__ import annotations
 import logging
 import math
 import re
-from typing import Annotated, Any, Callable, Mapping, Sequence
+from typing import Annotated, Any, Callable, Literal, Mapping, Sequence
 
-from autoglm.plugins import Between, EpochCallback, FitResult, Float, Task, TrialError, hookimpl
+from autoglm.plugins import (
+    Between, EpochCallback, FitResult, Float, SampledTask, Sampling, Task, TaskData, TrialError, hookimpl,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +38,11 @@ SEARCH_SPACE = {
 #: Epoch counts past this are a typo, not a plan (a full-batch epoch on Cora takes ~10 ms).
 Epochs = Annotated[int, Between(1, 1_000_000)]
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+BatchSize = Annotated[int, Between(1, 100_000_000)]
+#: ``batching: auto`` trains mini-batch once full-batch training would take more than this share of the free memory.
+AUTO_MEMORY_SHARE = 0.5
+#: The widest hidden layer the default spaces search, for the full-batch memory estimate.
+ESTIMATE_WIDTH = 256
 
 
 def resolve_device(device: str) -> str:
@@ -63,6 +75,9 @@ class FullBatchTrainer:
         max_epochs: Epochs = 200,
         patience: Epochs = 50,
         amp: bool = False,
+        batching: Literal["full", "mini", "auto"] = "full",
+        batch_size: BatchSize = 1024,
+        fanouts: Sequence[int] = (15, 10),
     ) -> None:
         if max_epochs < 1:
             raise ValueError(f"max_epochs must be at least 1, got {max_epochs}")
@@ -75,7 +90,48 @@ class FullBatchTrainer:
             log.info("amp requested but running on the CPU: training in float32")
             amp = False
         self.max_epochs, self.patience, self.amp = max_epochs, patience, amp
+        if batching not in ("full", "mini", "auto"):
+            raise ValueError(f"batching must be full, mini or auto, got {batching!r}")
+        from autoglm.plugins.sampling import check_fanouts
+
+        fanouts = check_fanouts(fanouts)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        #: ``full``, ``mini`` or ``auto`` (:class:`~autoglm.plugins.MiniBatchTrainer`).
+        self.batching = batching
+        self.sampling = Sampling(tuple(fanouts), int(batch_size))
         self._cached: tuple[int, Any] | None = None
+        #: The task of the last fit, so that ``evaluate`` (which gets no task) batches the same way.
+        self._task: Task | None = None
+        #: ``batching: auto``'s decision per graph size (num_nodes, num_edges, num_features).
+        self._decided: dict[tuple[int, int, int], str] = {}
+
+    def batching_for(self, data: TaskData) -> str:
+        """``full`` or ``mini`` for this data: ``batching`` itself, or (``auto``) what fits in memory."""
+        if self.batching != "auto":
+            return self.batching
+        sizes = data.sizes
+        key = tuple(int(sizes.get(k, 0) or 0) for k in ("num_nodes", "num_edges", "num_features"))
+        if key not in self._decided:
+            need, free = full_batch_bytes(*key), free_memory(self.device)
+            mode = "mini" if need > AUTO_MEMORY_SHARE * free else "full"
+            log.info(
+                "batching auto: %s-batch training (full batch needs ~%.2f GiB for %d nodes, %d edges, %d features; "
+                "%.1f GiB free on %s, mini-batch above %d%% of it)",
+                mode, need / 2**30, *key, free / 2**30, self.device, round(100 * AUTO_MEMORY_SHARE),
+            )
+            self._decided[key] = mode
+        return self._decided[key]
+
+    def _view(self, data: Any, task: Task | None) -> Any:
+        """The data as ``fit`` trains on it: sampled (mini-batch) or whole, on the device."""
+        task = task or self._task
+        if self._cached is None or self._cached[0] != id(data):
+            view = data
+            if isinstance(task, SampledTask) and self.batching_for(data) == "mini":
+                view = task.sampled(data, self.sampling)
+            self._cached = (id(data), view.to(self.device))
+        return self._cached[1]
 
     def _on_device(self, data: Any) -> Any:
         if self._cached is None or self._cached[0] != id(data):
@@ -93,7 +149,8 @@ class FullBatchTrainer:
         weight_decay = float(params.pop("weight_decay", 5e-4))
         if params:
             raise ValueError(f"unknown training parameters {sorted(params)}; accepted: {sorted(SEARCH_SPACE)}")
-        data = self._on_device(data)
+        self._task = task
+        data = self._view(data, task)
         model = model.to(self.device)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
         autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.amp)
@@ -121,7 +178,8 @@ class FullBatchTrainer:
                 evaluated = task.evaluate(model, data, splits)
             names = ["loss", *evaluated]
             with torch.no_grad():
-                values = torch.stack([torch.stack(losses).mean(), *(v.detach().float().reshape(()) for v in evaluated.values())])
+                loss = torch.stack(losses).mean()
+                values = torch.stack([loss, *(v.detach().float().reshape(()).to(loss.device) for v in evaluated.values())])
             # One host sync per epoch for every number. A non-finite loss ends the trial here,
             # after its optimizer step: nothing from that step is kept (best_state is a copy).
             metrics_now = dict(zip(names, values.tolist()))
@@ -322,11 +380,36 @@ class FullBatchTrainer:
         """``run(model, data)`` on this trainer's device, in eval mode, without gradients (and in bfloat16 with amp)."""
         import torch
 
-        data = self._on_device(data)
+        data = self._view(data, None) if isinstance(data, TaskData) else self._on_device(data)
         model = model.to(self.device)
         model.eval()
         with torch.no_grad(), torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.amp):
             return run(model, data)
+
+
+def full_batch_bytes(num_nodes: int, num_edges: int, num_features: int, width: int = ESTIMATE_WIDTH) -> int:
+    """A rough peak of full-batch training, for ``batching: auto``: the features and their gradient-free copy,
+    one message per edge of the input and of a hidden layer (what scatter-based layers materialise), and a
+    few hidden activations per node kept for the backward pass, all in float32."""
+    return 4 * (2 * num_nodes * num_features + 2 * num_edges * max(num_features, width) + 8 * num_nodes * width)
+
+
+def free_memory(device: str) -> int:
+    """Bytes free on ``device``: the GPU's free memory, or the host's available memory (``MemAvailable``)."""
+    import torch
+
+    if device.startswith("cuda"):
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    import os
+
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
 
 
 def _as_index(mask: Any) -> Any:
@@ -342,5 +425,5 @@ def autoglm_register_trainers(register: Any) -> None:
         "cuda",
         FullBatchTrainer,
         search_space=SEARCH_SPACE,
-        summary="Full-batch training on CPU or CUDA (device: auto|cpu|cuda[:N]) with early stopping",
+        summary="Full-batch or mini-batch (batching: full|mini|auto) training on CPU or CUDA with early stopping",
     )

@@ -6,14 +6,21 @@ that carries ``train/val/test_mask`` is split that way (Planetoid's public
 split); one without masks is split per class with the run's seed. A node
 labelled ``-1`` has no label: it takes part in message passing, in no split,
 and gets a prediction like every other node.
+
+Mini-batch training (a trainer's ``batching: mini``, :meth:`NodeClassification.sampled`):
+each batch is ``batch_size`` training nodes with their sampled neighbourhoods
+(:mod:`autoglm.plugins.sampling`), the loss is over those seed nodes, and
+evaluation and predictions run chunk by chunk without sampling
+(:mod:`autoglm.plugins.minibatch`), so the scores of a sampled run mean what
+a full-batch run's mean.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Callable, Iterator, Mapping, Sequence
 
-from autoglm.plugins import NEW_ITEM, Between, DataError, Objective, Predictions, hookimpl
+from autoglm.plugins import NEW_ITEM, Between, DataError, Objective, Predictions, Sampling, hookimpl
 
 MASKS = ("train_mask", "val_mask", "test_mask")
 SPLITS = ("train", "val", "test")
@@ -34,10 +41,18 @@ class NodeData:
     masked: Any = None
     #: New data to predict on (not the run's): a node in none of its masks is ``new``.
     new: bool = False
+    #: Mini-batch training: how batches are sampled (None: full batch).
+    sampling: Sampling | None = None
+    #: Where batches go: sampled data keeps the graph on the host and moves each batch.
+    device: str = "cpu"
+    #: Sampled data: the graph's neighbour samplers, built once (autoglm.plugins.sampling.SamplerCache).
+    samplers: Any = field(default=None, repr=False, compare=False)
 
     def to(self, device: str) -> "NodeData":
+        if self.sampling is not None:  # the graph stays on the host: only batches go to the device
+            return replace(self, device=device, masked=None)
         index = {k: v.to(device) for k, v in self.index.items()}
-        return NodeData(self.graph.to(device), index, self.sizes, new=self.new)
+        return NodeData(self.graph.to(device), index, self.sizes, new=self.new, device=device)
 
 
 class NodeClassification:
@@ -124,28 +139,74 @@ class NodeClassification:
     def build(self, encoder: Callable[[int, int], Any], sizes: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
         return encoder(int(sizes["num_features"]), int(sizes["num_classes"]))
 
-    def batches(self, data: NodeData) -> Iterator[NodeData]:
-        yield data  # full batch
+    def sampled(self, data: NodeData, sampling: Sampling) -> NodeData:
+        """``data`` for mini-batch training: batches of training nodes with sampled neighbourhoods."""
+        from autoglm.plugins.sampling import SamplerCache
 
-    def loss(self, model: Any, batch: NodeData) -> Any:
+        return replace(data, sampling=sampling, masked=None, samplers=SamplerCache(data.graph))
+
+    def batches(self, data: NodeData) -> Iterator[Any]:
+        """The whole graph once, or (sampled) every training node once, ``batch_size`` seeds at a time."""
+        if data.sampling is None:
+            yield data  # full batch
+            return
+        from autoglm.plugins.sampling import node_loader
+
+        loader = node_loader(
+            data.graph, data.index["train"], list(data.sampling.fanouts), batch_size=data.sampling.batch_size, shuffle=True,
+            samplers=data.samplers,
+        )
+        for batch in loader:
+            yield batch.to(data.device)
+
+    def loss(self, model: Any, batch: Any) -> Any:
         import torch.nn.functional as F
 
+        if not isinstance(batch, NodeData):  # a sampled subgraph: its first batch_size nodes are the seeds
+            out = model(batch.x, batch.edge_index)[: batch.batch_size]
+            return F.cross_entropy(out.float(), batch.y[: batch.batch_size])
         graph, train = batch.graph, batch.index["train"]
         out = model(graph.x, graph.edge_index)
         return F.cross_entropy(out[train].float(), graph.y[train])
 
     def evaluate(self, model: Any, data: NodeData, splits: Sequence[str]) -> dict[str, Any]:
+        import torch
         import torch.nn.functional as F
 
         graph = data.graph
-        out = model(graph.x, graph.edge_index).float()
-        pred = out.argmax(dim=-1)
+        if data.sampling is None:
+            out = model(graph.x, graph.edge_index).float()
+            parts = {split: (out[data.index[split]], graph.y[data.index[split]]) for split in splits}
+        else:  # only the split nodes' outputs, chunk by chunk
+            nodes = [data.index[split] for split in splits]
+            out = self._outputs(model, data, torch.cat(nodes)).float()
+            parts = {
+                split: (scores, graph.y[index].to(out.device))
+                for split, index, scores in zip(splits, nodes, out.split([n.numel() for n in nodes]))
+            }
         metrics = {}
-        for split in splits:
-            nodes = data.index[split]
-            metrics[f"{split}_acc"] = (pred[nodes] == graph.y[nodes]).float().mean()
-            metrics[f"{split}_loss"] = F.cross_entropy(out[nodes], graph.y[nodes])
+        for split, (scores, y) in parts.items():
+            metrics[f"{split}_acc"] = (scores.argmax(dim=-1) == y).float().mean()
+            metrics[f"{split}_loss"] = F.cross_entropy(scores, y)
         return metrics
+
+    @staticmethod
+    def _outputs(model: Any, data: NodeData, nodes: Any) -> Any:
+        """Model outputs for ``nodes`` (None: every node): one pass over the graph, or (sampled) chunk by chunk."""
+        import torch
+
+        graph = data.graph
+        if data.sampling is None:
+            out = model(graph.x, graph.edge_index)
+            return out if nodes is None else out[nodes]
+        from autoglm.plugins.minibatch import node_outputs
+
+        if nodes is None:
+            nodes = torch.arange(graph.num_nodes)
+
+        return node_outputs(
+            model, graph, nodes, batch_size=data.sampling.batch_size, device=data.device, samplers=data.samplers,
+        )
 
     def predict(self, model: Any, data: NodeData) -> Predictions:
         """Every node: its split (the run's: ``unlabelled`` for y = -1, ``unused`` for a labelled node in no
@@ -153,7 +214,7 @@ class NodeClassification:
         import torch
 
         graph = data.graph
-        proba = torch.softmax(model(graph.x, graph.edge_index).float(), dim=-1).cpu()
+        proba = torch.softmax(self._outputs(model, data, None).float(), dim=-1).cpu()
         confidence, pred = proba.max(dim=-1)
         y = getattr(graph, "y", None)
         y = None if y is None else y.cpu()

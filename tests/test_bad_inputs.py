@@ -238,8 +238,8 @@ CASES = [
     ),
     case(
         "unknown-model", 2,
-        ("{cfg}: search.models[1]:", "unknown model 'sage'", "known models: appnp, gat, gcn, gin", "plugin not installed?"),
-        edit={"search": {"models": ["gcn", "sage"]}},
+        ("{cfg}: search.models[1]:", "unknown model 'chebnet'", "known models: appnp, gat, gcn, gin, sage", "plugin not installed?"),
+        edit={"search": {"models": ["gcn", "chebnet"]}},
     ),
     case(
         "unknown-tuner", 2,
@@ -259,7 +259,7 @@ CASES = [
     case(
         "misspelled-option", 2,
         ("{cfg}: trainer.options.max_epoch:", "unknown option 'max_epoch' for trainer 'cuda'",
-         "accepted: amp, device, max_epochs, patience", "did you mean 'max_epochs'?"),
+         "accepted: amp, batch_size, batching, device, fanouts, max_epochs, patience", "did you mean 'max_epochs'?"),
         edit={"trainer": {"name": "cuda", "options": {"device": "cpu", "max_epoch": 5}}},
     ),
     case(

@@ -292,7 +292,7 @@ CASES = [
     # options: checked against the factory's signature
     pytest.param(
         put("trainer.options", {"max_epoch": 5}), "load", "trainer.options.max_epoch",
-        ["unknown option 'max_epoch'", "accepted: amp, device, max_epochs, patience", "did you mean 'max_epochs'?",
+        ["unknown option 'max_epoch'", "accepted: amp, batch_size, batching, device, fanouts, max_epochs, patience", "did you mean 'max_epochs'?",
          "trainer 'cuda'"],
         id="trainer-option-misspelled",
     ),

@@ -48,22 +48,22 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_entry_point_plugin_is_loaded_with_its_distribution(site: Path) -> None:
-    make_dist(site, "agtest-good", "1.2.3", {"good": "agtest_good"}, {"agtest_good": GOOD_PLUGIN.format(model="sage")})
+    make_dist(site, "agtest-good", "1.2.3", {"good": "agtest_good"}, {"agtest_good": GOOD_PLUGIN.format(model="xgnn")})
     engine = Engine()
     info = next(p for p in engine.plugins() if p.name == "good")
     assert (info.source, info.status, info.distribution, info.version) == ("entry point", "loaded", "agtest-good", "1.2.3")
-    assert info.components == {"models": ["sage"]}
-    component = engine.component("models", "sage")
+    assert info.components == {"models": ["xgnn"]}
+    component = engine.component("models", "xgnn")
     assert component.owner.distribution == "agtest-good"
 
 
 def test_broken_plugin_is_reported_and_skipped(site: Path) -> None:
     make_dist(site, "agtest-broken", "0.1", {"broken": "agtest_broken"}, {"agtest_broken": "import no_such_module_xyz\n"})
-    make_dist(site, "agtest-good", "1.0", {"good": "agtest_good"}, {"agtest_good": GOOD_PLUGIN.format(model="sage")})
+    make_dist(site, "agtest-good", "1.0", {"good": "agtest_good"}, {"agtest_good": GOOD_PLUGIN.format(model="xgnn")})
     engine = Engine()
     broken = next(p for p in engine.plugins() if p.name == "broken")
     assert broken.status == "failed" and "no_such_module_xyz" in (broken.error or "")
-    assert "sage" in engine.names("models")  # the good one still loads
+    assert "xgnn" in engine.names("models")  # the good one still loads
     with pytest.raises(Exception) as excinfo:
         engine.component("models", "nope")
     assert "broken" in str(excinfo.value) and "no_such_module_xyz" in str(excinfo.value)
@@ -117,35 +117,35 @@ def test_two_distributions_claiming_one_entry_point_name_is_an_error(site: Path)
 
 
 def test_disable_autoload_switch(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    make_dist(site, "agtest-good", "1.0", {"good": "agtest_good"}, {"agtest_good": GOOD_PLUGIN.format(model="sage")})
+    make_dist(site, "agtest-good", "1.0", {"good": "agtest_good"}, {"agtest_good": GOOD_PLUGIN.format(model="xgnn")})
     monkeypatch.setenv("AUTOGLM_DISABLE_PLUGIN_AUTOLOAD", "1")
     engine = Engine()
-    assert "sage" not in engine.names("models")
+    assert "xgnn" not in engine.names("models")
     assert "gcn" in engine.names("models")  # built-ins still load
-    assert "sage" in Engine(autoload=True).names("models")  # an explicit argument wins
+    assert "xgnn" in Engine(autoload=True).names("models")  # an explicit argument wins
 
 
 def test_disable_plugins_switch(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    make_dist(site, "agtest-good", "1.0", {"good": "agtest_good"}, {"agtest_good": GOOD_PLUGIN.format(model="sage")})
+    make_dist(site, "agtest-good", "1.0", {"good": "agtest_good"}, {"agtest_good": GOOD_PLUGIN.format(model="xgnn")})
     monkeypatch.setenv("AUTOGLM_DISABLE_PLUGINS", "good, gat")
     engine = Engine()
-    assert engine.names("models") == ["appnp", "gcn", "gin"]
+    assert engine.names("models") == ["appnp", "gcn", "gin", "sage"]
     statuses = {p.name: p.status for p in engine.plugins()}
     assert statuses["good"] == "disabled" and statuses["gat"] == "disabled"
 
 
 def test_only_plugins_switch(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    make_dist(site, "agtest-good", "1.0", {"good": "agtest_good"}, {"agtest_good": GOOD_PLUGIN.format(model="sage")})
+    make_dist(site, "agtest-good", "1.0", {"good": "agtest_good"}, {"agtest_good": GOOD_PLUGIN.format(model="xgnn")})
     monkeypatch.setenv("AUTOGLM_PLUGINS", "good,synthetic,gcn")
     engine = Engine()
-    assert engine.names("models") == ["gcn", "sage"]
+    assert engine.names("models") == ["gcn", "xgnn"]
     assert engine.names("data_loaders") == ["synthetic"]
     assert engine.names("tuners") == []
 
 
 def test_env_can_be_passed_explicitly() -> None:
     engine = Engine(autoload=False, env={"AUTOGLM_DISABLE_PLUGINS": "gat"})
-    assert engine.names("models") == ["appnp", "gcn", "gin"]
+    assert engine.names("models") == ["appnp", "gcn", "gin", "sage"]
 
 
 def test_builtins_are_loaded_by_module_path_in_order() -> None:

@@ -46,4 +46,4 @@ def build_gat(
 
 @hookimpl
 def autoglm_register_models(register: Any) -> None:
-    register("gat", build_gat, search_space=SEARCH_SPACE, summary="Graph attention network (Velickovic et al. 2018)")
+    register("gat", build_gat, search_space=SEARCH_SPACE, sampling=True, summary="Graph attention network (Velickovic et al. 2018)")

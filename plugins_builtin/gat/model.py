@@ -28,9 +28,15 @@ class GAT(torch.nn.Module):
         self.dropout = dropout
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        for i, conv in enumerate(self.convs):
-            x = self.input_dropout(x) if i == 0 else F.dropout(x, p=self.dropout, training=self.training)
-            x = conv(x, edge_index)
-            if i < len(self.convs) - 1:
-                x = F.elu(x)
+        for index in range(len(self.convs)):
+            x = self.layer(index, x, edge_index)
         return x
+
+    def layer_count(self) -> int:
+        return len(self.convs)
+
+    def layer(self, index: int, x: Tensor, edge_index: Tensor) -> Tensor:
+        """Layer ``index`` with the dropout before it and the ELU after it (none after the last)."""
+        x = self.input_dropout(x) if index == 0 else F.dropout(x, p=self.dropout, training=self.training)
+        x = self.convs[index](x, edge_index)
+        return F.elu(x) if index < len(self.convs) - 1 else x

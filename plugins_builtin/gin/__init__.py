@@ -45,4 +45,4 @@ def build_gin(
 
 @hookimpl
 def autoglm_register_models(register: Any) -> None:
-    register("gin", build_gin, search_space=SEARCH_SPACE, summary="Graph isomorphism network (Xu et al. 2019)")
+    register("gin", build_gin, search_space=SEARCH_SPACE, sampling=True, summary="Graph isomorphism network (Xu et al. 2019)")
