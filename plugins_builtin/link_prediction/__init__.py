@@ -8,14 +8,27 @@ the validation and test negatives are drawn once, with the split. The model
 plugin's encoder maps nodes to ``embedding`` numbers; the task's decoder
 scores a pair from the two embeddings: their dot product, or an MLP on their
 Hadamard product. The objective is ROC AUC by default (or AP, or OGB's Hits@K).
+
+Mini-batch training (a trainer's ``batching: mini``, :meth:`LinkPrediction.sampled`):
+each epoch draws the same fresh negatives the full batch draws (one per training
+positive, torch's stream, avoiding message-passing edges), shuffles the training
+positives, and each batch is ``batch_size`` of them with as many of those negatives,
+scored on the subgraph sampled around their endpoints over the message-passing
+edges (the training edges: the full batch's graph, never a held-out edge).
+Evaluation and predictions never sample: node embeddings are computed exactly,
+chunk by chunk (:mod:`autoglm.plugins.minibatch`), then the decoder scores the
+pairs in chunks, so the scores equal the full batch's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Callable, Iterator, Literal, Mapping, Sequence
 
-from autoglm.plugins import NEW_ITEM, Between, Choice, DataError, Int, Objective, Predictions, hookimpl
+from autoglm.plugins import NEW_ITEM, Between, Choice, DataError, Int, Objective, Predictions, Sampling, hookimpl
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 Fraction = Annotated[float, Between(0, 1, low_open=True, high_open=True)]
@@ -33,6 +46,9 @@ SEARCH_SPACE = {
 #: weight decay 0 / 1e-5 / 1e-4 / 5e-4 gave test AUC 0.935 / 0.928 / 0.908 / 0.784 (dot decoder) and
 #: 0.924 / 0.910 / 0.699 / 0.693 (MLP decoder): the node-classification range of the trainer hurts here.
 TRAINING_SPACE = {"weight_decay": 0.0}
+#: Sampled evaluation decodes this many pairs at a time: a pair costs one embedding row, far less than a node
+#: of a sampled batch, so the chunk can be larger than ``batch_size`` without raising the peak memory.
+PAIR_CHUNK = 65536
 
 
 @dataclass
@@ -46,11 +62,25 @@ class LinkData:
     sizes: dict[str, Any] = field(default_factory=dict)
     #: New data only: the pairs to score ``[2, P]`` and their labels (``None``: unknown).
     query: tuple[Any, Any] | None = None
+    #: Mini-batch training: how batches are sampled (None: full batch).
+    sampling: Sampling | None = None
+    #: Where batches go: sampled data keeps the graph and the pairs on the host and moves each batch.
+    device: str = "cpu"
+    #: Sampled data: the message-passing graph's neighbour samplers, built once (autoglm.plugins.sampling.SamplerCache).
+    samplers: Any = field(default=None, repr=False, compare=False)
 
     def to(self, device: str) -> "LinkData":
+        if self.sampling is not None:  # the graph stays on the host: only batches go to the device
+            return replace(self, device=device)
         pairs = {split: (pos.to(device), neg.to(device)) for split, (pos, neg) in self.pairs.items()}
         query = None if self.query is None else (self.query[0].to(device), self.query[1])
         return LinkData(self.x.to(device), self.edge_index.to(device), pairs, self.sizes, query)
+
+    def graph(self) -> Any:
+        """The message-passing graph as a PyG ``Data`` (a view of ``x`` and ``edge_index``, nothing copied)."""
+        from torch_geometric.data import Data
+
+        return Data(x=self.x, edge_index=self.edge_index, num_nodes=int(self.x.size(0)))
 
 
 class LinkPrediction:
@@ -156,17 +186,57 @@ class LinkPrediction:
         embedding = int(params.get("embedding", 64))
         return LinkScorer(encoder(int(sizes["num_features"]), embedding), str(params.get("decoder", "dot")), embedding)
 
-    def batches(self, data: LinkData) -> Iterator[tuple[LinkData, Any]]:
-        """The whole graph once, with fresh negatives (as many as training positives)."""
+    def sampled(self, data: LinkData, sampling: Sampling) -> LinkData:
+        """``data`` for mini-batch training: batches of training edges with subgraphs sampled around their endpoints."""
+        from autoglm.plugins.sampling import SamplerCache
+
+        log.debug("link prediction on sampled subgraphs: %d training edges per batch, fan-outs %s",
+                  sampling.batch_size, list(sampling.fanouts))
+        return replace(data, sampling=sampling, samplers=SamplerCache(data.graph()))
+
+    def batches(self, data: LinkData) -> Iterator[Any]:
+        """The whole graph once with fresh negatives (as many as training positives); or (sampled) every training
+        positive once, ``batch_size`` at a time, each batch with as many of the epoch's fresh negatives."""
         from autoglm.plugins.graphs import negative_pairs
 
         positives = data.pairs["train"][0]
-        yield data, negative_pairs(data.edge_index, data.x.size(0), positives.size(1), directed=self.directed)
+        negatives = negative_pairs(data.edge_index, data.x.size(0), positives.size(1), directed=self.directed)
+        if data.sampling is None:
+            yield data, negatives
+            return
+        yield from self._sampled_batches(data, positives, negatives)
 
-    def loss(self, model: Any, batch: tuple[LinkData, Any]) -> Any:
+    @staticmethod
+    def _sampled_batches(data: LinkData, positives: Any, negatives: Any) -> Iterator[Any]:
+        """PyG ``LinkLoader`` batches over the message-passing graph: ``edge_label_index`` (local ids, the batch's
+        positives then its negatives), ``edge_label`` (1 / 0) and ``n_id``. The negatives come drawn as the full
+        batch draws them (same call, same stream), so a seeded epoch sees the same negatives either way."""
+        import torch
+        from torch_geometric.loader import LinkLoader
+
+        assert data.sampling is not None and data.samplers is not None
+        size, count, drawn = data.sampling.batch_size, positives.size(1), negatives.size(1)
+        order = torch.randperm(count)
+        pairs = torch.cat([positives.cpu()[:, order], negatives.cpu()], dim=1)
+        labels = torch.cat([torch.ones(count), torch.zeros(drawn)])
+        loader = LinkLoader(
+            data.graph(), link_sampler=data.samplers.get(data.sampling.fanouts), edge_label_index=pairs,
+            edge_label=labels, num_workers=0,
+        )
+        for start in range(0, count, size):
+            index = torch.cat([
+                torch.arange(start, min(start + size, count)),
+                count + torch.arange(min(start, drawn), min(start + size, drawn)),
+            ])
+            yield loader(index).to(data.device)
+
+    def loss(self, model: Any, batch: Any) -> Any:
         import torch
         import torch.nn.functional as F
 
+        if not isinstance(batch, tuple):  # a sampled subgraph: score its edge_label_index on it
+            logits = model(batch.x, batch.edge_index, batch.edge_label_index).float()
+            return F.binary_cross_entropy_with_logits(logits, batch.edge_label.float())
         data, negatives = batch
         positives = data.pairs["train"][0]
         logits = model(data.x, data.edge_index, torch.cat([positives, negatives], dim=1)).float()
@@ -179,11 +249,16 @@ class LinkPrediction:
 
         from autoglm.plugins.metrics import average_precision, hits_at_k, roc_auc
 
-        z = model.encode(data.x, data.edge_index)
+        if data.sampling is None:
+            z = model.encode(data.x, data.edge_index)
+            logits_of = [
+                (model.decode(z, pos).float(), model.decode(z, neg).float()) for pos, neg in (data.pairs[name] for name in splits)
+            ]
+        else:  # embeddings of the pairs' endpoints, chunk by chunk, and the pairs decoded in chunks
+            flat = self._sampled_logits(model, data, [pair for split in splits for pair in data.pairs[split]])
+            logits_of = list(zip(flat[0::2], flat[1::2]))
         metrics = {}
-        for split in splits:
-            pos, neg = data.pairs[split]
-            pos_logits, neg_logits = model.decode(z, pos).float(), model.decode(z, neg).float()
+        for split, (pos_logits, neg_logits) in zip(splits, logits_of):
             logits = torch.cat([pos_logits, neg_logits])
             labels = torch.cat([logits.new_ones(pos_logits.numel()), logits.new_zeros(neg_logits.numel())])
             metrics[f"{split}_auc"] = roc_auc(pos_logits, neg_logits)
@@ -193,10 +268,43 @@ class LinkPrediction:
             metrics[f"{split}_loss"] = F.binary_cross_entropy_with_logits(logits, labels)
         return metrics
 
+    @staticmethod
+    def _sampled_logits(model: Any, data: LinkData, pairs: Sequence[Any]) -> list[Any]:
+        """The logits of each ``[2, P]`` tensor of ``pairs`` on sampled data, as the full batch computes them.
+
+        The encoder's outputs are exact (every neighbour, chunk by chunk: :func:`autoglm.plugins.minibatch.node_outputs`)
+        and computed once, for the pairs' endpoints only; the decoder then scores :data:`PAIR_CHUNK` pairs at a time.
+        """
+        import torch
+
+        from autoglm.plugins.minibatch import node_outputs
+
+        encoder = getattr(model, "encoder", None)
+        if encoder is None or not callable(getattr(model, "decode", None)):
+            raise TypeError(
+                f"sampled link prediction needs the task's model (an encoder and a decoder: LinkScorer), got "
+                f"{type(model).__name__}; build it with LinkPrediction.build, or train with batching: full"
+            )
+        assert data.sampling is not None
+        host = [p.to("cpu", torch.long).contiguous() for p in pairs]
+        nodes = torch.unique(torch.cat(host, dim=1)) if host else torch.empty(0, dtype=torch.long)
+        z = node_outputs(
+            encoder, data.graph(), nodes, batch_size=data.sampling.batch_size, device=data.device, samplers=data.samplers,
+        )
+        out = []
+        for pair in host:
+            local = torch.searchsorted(nodes, pair)  # rows of z: nodes is sorted and holds every endpoint
+            chunks = [
+                model.decode(z, local[:, start : start + PAIR_CHUNK].to(z.device)).float()
+                for start in range(0, local.size(1), PAIR_CHUNK)
+            ]
+            out.append(torch.cat(chunks) if chunks else torch.empty(0, device=z.device))
+        return out
+
     def with_features(self, data: LinkData, transform: Callable[[Any, Any, int], Any]) -> LinkData:
         x = transform(data.x, data.edge_index, data.x.size(0))  # message-passing edges: no held-out edge leaks in
         sizes = {**data.sizes, "num_features": int(x.size(1)), "input_features": int(data.x.size(1))}
-        return LinkData(x, data.edge_index, data.pairs, sizes, data.query)
+        return replace(data, x=x, sizes=sizes)  # sampled data keeps its samplers: the edges are the same
 
     def inference_data(self, data: Any, sizes: Mapping[str, Any]) -> LinkData:
         """A graph whose ``edge_index`` is message passing, and the pairs to score: ``edge_label_index``
@@ -239,7 +347,11 @@ class LinkPrediction:
                 labels += [1] * pos.size(1) + ([] if split == "train" else [0] * neg.size(1))
                 splits += [split] * (pos.size(1) + (0 if split == "train" else neg.size(1)))
             pairs = torch.cat(chunks, dim=1)
-        proba = torch.sigmoid(model(data.x, data.edge_index, pairs).float()).cpu()
+        if data.sampling is None:
+            logits = model(data.x, data.edge_index, pairs).float()
+        else:
+            logits, = self._sampled_logits(model, data, [pairs])
+        proba = torch.sigmoid(logits).cpu()
         pairs = pairs.cpu()
         rows = [
             (src, dst, split, label, f"{p:.6f}")
