@@ -23,7 +23,7 @@ from autoglm.core.space import param_from_config, param_to_config
 from autoglm.core.yamlio import DocumentTooLarge, read_yaml, safe_load, yaml_problem
 
 SECTIONS = (
-    "task", "seed", "output", "data", "search", "tuner", "trainer", "reporters", "pruning", "selection",
+    "task", "seed", "output", "data", "search", "tuner", "trainer", "reporters", "executor", "pruning", "selection",
     "workers", "population", "threads",
 )
 SEARCH_KEYS = ("models", "space", "training_space", "task_space")
@@ -129,6 +129,8 @@ class RunConfig:
     tuner: ComponentSpec | None = None
     trainer: ComponentSpec | None = None
     reporters: list[ComponentSpec] | None = None
+    #: Where trials train (``inline``, ``fork``, ``ray``); None until resolved (by ``workers``).
+    executor: ComponentSpec | None = None
     pruning: PruningSpec = field(default_factory=PruningSpec)
     selection: SelectionSpec = field(default_factory=SelectionSpec)
     #: Trials trained at once, each in its own process (torch threads split between them).
@@ -155,6 +157,7 @@ class RunConfig:
             "tuner": self.tuner.to_dict() if self.tuner else None,
             "trainer": self.trainer.to_dict() if self.trainer else None,
             "reporters": [r.to_dict() for r in self.reporters] if self.reporters is not None else None,
+            "executor": self.executor.to_dict() if self.executor else None,
             "pruning": self.pruning.to_dict(),
             "selection": self.selection.to_dict(),
             "workers": self.workers,
@@ -192,7 +195,7 @@ def apply_overrides(document: Mapping[str, Any], overrides: Iterable[str], *, so
 
 def _expand_shorthands(document: dict[str, Any]) -> dict[str, Any]:
     """``tuner: random`` -> ``tuner: {name: random}`` so overrides can reach its options."""
-    for section in ("task", "data", "tuner", "trainer"):
+    for section in ("task", "data", "tuner", "trainer", "executor"):
         if isinstance(document.get(section), str):
             document[section] = {"name": document[section]}
     if isinstance(document.get("reporters"), list):
@@ -274,6 +277,7 @@ def parse_config(document: Any, *, source: str = "<config>") -> RunConfig:
         tuner=_component(document["tuner"], "tuner", source) if document.get("tuner") is not None else None,
         trainer=_component(document["trainer"], "trainer", source) if document.get("trainer") is not None else None,
         reporters=reporters,
+        executor=_component(document["executor"], "executor", source) if document.get("executor") is not None else None,
         pruning=_pruning(document.get("pruning"), source),
         selection=_selection(document.get("selection"), source),
         **{key: _positive_int(document, key, most, meaning, source) for key, most, meaning in _PROCESS_INTS},

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
@@ -34,6 +35,7 @@ from autoglm.core.errors import (
     RegistryError,
     UnknownComponentError,
 )
+from autoglm.core.jobs import EngineRecipe
 from autoglm.core.loading import LoadSettings, PluginInfo, PluginLoader
 from autoglm.core.options import check_model_constants, check_options, check_space_values, check_training_space_values
 from autoglm.core.paths import as_paths, resolve_path_options
@@ -70,9 +72,13 @@ class Engine:
         strict: bool = False,
         env: Mapping[str, str] | None = None,
     ) -> None:
+        plugins = tuple(plugins)
         self._pm = pluggy.PluginManager("autoglm")
         self._pm.add_hookspecs(hookspecs)
         settings = LoadSettings.from_env(autoload=autoload, builtins=builtins, strict=strict, env=env)
+        switches = {k: v for k, v in (os.environ if env is None else env).items() if k.startswith("AUTOGLM_")}
+        #: How to build an equal engine in another process (a Ray worker): this one's arguments and switches.
+        self.recipe = EngineRecipe(tuple(plugins), autoload, builtins, strict, switches)
         self._loader = PluginLoader(self._pm, settings)
         self._plugins = self._loader.load_all(plugins)
         self._registries = {kind: Registry(kind) for kind in KINDS}
@@ -254,6 +260,9 @@ class Engine:
         _check_space_keys(search.task_space, task_component.search_space, f"task {task!r}", src, "search.task_space")
         check_training_space_values(task_component, search.task_space, source=src, path="search.task_space")
         _check_feature_choices(search.task_space, src)
+        if config.executor is None:  # the kernel's rule, not a plugin's: it follows workers
+            config.executor = ComponentSpec("fork" if config.workers > 1 else "inline")
+        self._check_component("executors", config.executor, "executor", src)
         return config
 
     def _default_name(self, section: str, source: str) -> str:
@@ -347,6 +356,8 @@ class Engine:
                 (f"{spec.name}#{i}", self.build("reporters", spec, source=src, path=f"reporters[{i}].options"))
                 for i, spec in enumerate(config.reporters or [])
             ],
+            executor=self.build("executors", config.executor, source=src, path="executor.options")
+            if config.executor is not None else None,
         )
         _check_trainer_takes_a_task(components.trainer, config.trainer.name, self.component("trainers", config.trainer.name), src)
         self._check_batching(components, config)
@@ -511,6 +522,8 @@ class Components:
     data_loader: Any
     #: (label, reporter) pairs; labels tell two reporters of one name apart in messages.
     reporters: list[tuple[str, Any]]
+    #: Where trials train (:class:`~autoglm.core.protocols.Executor`).
+    executor: Any = None
 
 
 def _check_trainer_takes_a_task(trainer: Any, name: str, component: Component, source: str) -> None:

@@ -101,6 +101,18 @@ def autoglm_register_reporters(register: Any) -> None:
     """
 
 
+@hookspec
+def autoglm_register_executors(register: Any) -> None:
+    """Register executors: where a run's trials train (this process, forked processes, a cluster).
+
+    Call ``register(name, factory, summary=...)``. ``factory(**options)`` returns
+    a :class:`autoglm.plugins.Executor`. A config picks one with ``executor:``;
+    without it a run uses ``inline`` for ``workers: 1`` and ``fork`` above.
+
+    :param register: Registers one executor for this plugin.
+    """
+
+
 @hookspec(firstresult=True)
 def autoglm_default_component(kind: str) -> str | None:
     """Name the component to use when a config leaves a section out.

@@ -49,6 +49,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = tuple(
         "nevergrad_tuner",
         "random_tuner",
         "cuda_trainer",
+        "executors",
+        "ray_executor",
         "console_reporter",
         "jsonl_reporter",
         "defaults",

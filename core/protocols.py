@@ -350,6 +350,33 @@ class Trainer(Protocol):
 
 
 @runtime_checkable
+class Executor(Protocol):
+    """Where a run's units of work train: this process, forked processes, a Ray cluster.
+
+    The run's process keeps the tuner, the pruner and the run directory; an
+    executor only moves units to workers and outcomes back. It gets a
+    :class:`~autoglm.core.jobs.TrialJob` (picklable: a worker elsewhere calls
+    ``job.run(unit)``, which rebuilds the run's components from its config once
+    per process) and runs at most ``workers`` units at once. Outcomes must be
+    whatever ``job.run`` returned, or a :class:`~autoglm.core.parallel.WorkerLost`
+    for a unit whose worker died; the kernel records that trial as failed with the
+    message. Anything else a unit raises is a bug and may propagate.
+    """
+
+    #: Whether units run in other processes: they then carry the pruner's state, and epoch events travel back.
+    remote: bool
+
+    def open(self, job: Any, workers: int) -> None:
+        """Get ready to run ``job``'s units, ``workers`` at a time (start processes, connect to a cluster)."""
+
+    def map_unordered(self, units: Sequence[Any]) -> Iterable[tuple[int, Any]]:
+        """``(index, outcome)`` for every unit, as they finish (in order when they run one at a time)."""
+
+    def close(self) -> None:
+        """Stop what runs and release the workers; called however the run ends (Ctrl-C included)."""
+
+
+@runtime_checkable
 class Describable(Protocol):
     """A component with facts worth recording in ``summary.json`` (a tuner's optimizer actually used,
     a data loader's dataset name)."""

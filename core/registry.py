@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from autoglm.core.errors import DuplicateComponentError, RegistryError, UnknownComponentError
 
-KINDS = ("tasks", "data_loaders", "models", "tuners", "trainers", "reporters")
+KINDS = ("tasks", "data_loaders", "models", "tuners", "trainers", "reporters", "executors")
 #: Singular labels used in messages and configs.
 KIND_LABELS = {
     "tasks": "task",
@@ -25,6 +25,7 @@ KIND_LABELS = {
     "tuners": "tuner",
     "trainers": "trainer",
     "reporters": "reporter",
+    "executors": "executor",
 }
 #: What ``register`` takes besides name, factory and summary, per kind: one table, so a new
 #: capability of a kind is one entry here and a field of :class:`Component`.

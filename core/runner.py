@@ -19,6 +19,7 @@ decisions of a resumed run are those of an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import platform
@@ -26,21 +27,24 @@ import random
 import secrets
 import threading
 import time
+import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, NoReturn
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, NoReturn
 
 from autoglm.core.artifacts import save_best_model
 from autoglm.core.config import RunConfig
 from autoglm.core.epoch_hook import EpochHook
 from autoglm.core.errors import DataError, RunError, RunInterrupted, failure_reason
-from autoglm.core.parallel import WorkerLost, WorkerPool
+from autoglm.core.jobs import TrialJob
+from autoglm.core.parallel import WorkerLost
 from autoglm.core import features
 from autoglm.core.data import load_data, task_view
 from autoglm.core.paths import absolute
 from autoglm.core.protocols import (
-    Candidate, Closeable, CrossValidatedTask, Describable, FeaturedTask, FitResult, MiniBatchTrainer, Objective, PopulationTask,
+    Candidate, Closeable, CrossValidatedTask, Describable, Executor, FeaturedTask, FitResult, MiniBatchTrainer, Objective,
+    PopulationTask,
     PredictingTask, Predictions, SampledTask, WritesFiles,
 )
 from autoglm.core.pruning import SuccessiveHalvingPruner
@@ -123,8 +127,8 @@ class Runner:
         self._running: dict[int, tuple[Candidate, float]] = {}
         #: The next trial number to hand out.
         self._next_trial = 1
-        #: Where units of a round run: worker processes, or this one (opened by ``run``).
-        self._pool: WorkerPool | None = None
+        #: Where units of a round run (:class:`~autoglm.core.protocols.Executor`; opened by ``run``).
+        self._pool: Executor | None = None
         #: True in a forked worker: events are the parent's job (epoch events are collected in ``_forward``).
         self._remote = False
         self._forward: list[tuple[int, int, dict[str, float], str]] = []
@@ -147,6 +151,7 @@ class Runner:
         components = self.engine.build_components(self.config)
         self.trainer, self.tuner, self.loader = components.trainer, components.tuner, components.data_loader
         self.task = components.task
+        self.executor: Executor = components.executor
         self.objective: Objective = self.task.objective
         extra = [(f"host#{i}", r) for i, r in enumerate(self.extra_reporters)]
         self.reporters = ReporterGroup(components.reporters + extra)
@@ -177,6 +182,39 @@ class Runner:
         data = self.given if self.given is not None else load_data(self.loader, name, self.config.data.options)
         prepared = task_view(lambda: self.task.prepare(data, seed=self.seed), self.config.task.name, name)
         return prepared, {"loader": name, **_describe(self.loader), **dict(prepared.sizes)}
+
+    @classmethod
+    def for_worker(cls, engine: "Engine", config: RunConfig, *, data: Any = None, wants_epochs: bool = False) -> "Runner":
+        """A runner that trains units sent from a run's process (a Ray worker elsewhere): the components
+        rebuilt from the run's resolved config and the data loaded and prepared as the run's process did.
+        It has no run directory, tuner or reporters; it collects epoch events for the run's process."""
+        runner = cls(engine, config, data=data)
+        src = config.source
+        runner.task = engine.build("tasks", config.task, source=src, path="task.options")
+        runner.objective = runner.task.objective
+        runner.trainer = engine.build("trainers", config.trainer, source=src, path="trainer.options")
+        runner.loader = engine.build("data_loaders", config.data, source=src, path="data.options")
+        runner.reporters = _Forwarding(wants_epochs)
+        runner._remote = True
+        runner.data, runner.sizes = runner._load_data()
+        return runner
+
+    @contextlib.contextmanager
+    def _executing(self, resolved: dict[str, Any]) -> Iterator[None]:
+        """The executor open for this run's units; closed however the run ends (Ctrl-C: workers stopped)."""
+        job = TrialJob(
+            uuid.uuid4().hex, self.engine.recipe, resolved, self.reporters.wants_epochs(), self.given, local=self._run_unit,
+        )
+        try:
+            self.executor.open(job, self.config.workers)
+        except Exception as exc:
+            raise RunError(f"executor {self.config.executor.name!r} could not start: {failure_reason(exc)}") from exc
+        self._pool = self.executor
+        try:
+            yield
+        finally:
+            self._pool = None
+            self.executor.close()
 
     def _choose_batching(self) -> None:
         """``batching: auto`` decides now, on the loaded data; mini-batch narrows the search to models that sample."""
@@ -250,7 +288,7 @@ class Runner:
         )
         self.reporters.emit("on_run_start", run=info)
         try:
-            with WorkerPool(self._run_unit, self.config.workers) as self._pool:
+            with self._executing(resolved):
                 try:
                     self._search(pending)
                 except KeyboardInterrupt:
@@ -306,7 +344,7 @@ class Runner:
             self.reporters.emit("on_trial_start", trial=index, candidate=candidate)
         repeats = self._repeats(todo)
         todo = [(index, candidate) for index, candidate in todo if index not in repeats]
-        remote = self._pool.workers > 1
+        remote = self._pool.remote
         payloads = [_Unit(members, self.pruner if remote else None, remote) for members in self._units(todo)]
         finished = dict(round_.known)
         arrived = []
@@ -826,7 +864,7 @@ class Runner:
         if not folds:
             return None
         log.info("cross-validation: training trial %d's configuration on %d folds", record.trial, len(folds))
-        remote = self._pool is not None and self._pool.workers > 1
+        remote = self._pool.remote
         units = [
             _Unit([(record.trial, _candidate_of(record))], None, remote, [reseed(self.seed, record.trial, 1000 + k)], fold=k)
             for k in range(len(folds))
@@ -930,7 +968,7 @@ class Runner:
 
     def _retrain_all(self, jobs: list[tuple[TrialRecord, int, int]]) -> dict[tuple[int, int], SeedRun]:
         """Re-train (record, k, seed) jobs, spread over the workers when there are several."""
-        remote = self._pool is not None and self._pool.workers > 1
+        remote = self._pool is not None and self._pool.remote
         if not remote:
             return {(record.trial, k): self._retrain(record, k, seed) for record, k, seed in jobs}
         units = [
@@ -980,6 +1018,19 @@ class Runner:
             return value, Predictions(list(header), list(rows), None, None, ["test"] * len(rows))
 
         return self.trainer.evaluate(model, self._data_for(record.task_params), score)
+
+
+class _Forwarding:
+    """A worker's stand-in for the run's reporters: it fires nothing (epoch events travel back to the run)."""
+
+    def __init__(self, wants_epochs: bool) -> None:
+        self._wants = wants_epochs
+
+    def wants_epochs(self) -> bool:
+        return self._wants
+
+    def emit(self, event: str, **kwargs: Any) -> None:  # pragma: no cover - workers emit nothing
+        pass
 
 
 @dataclass

@@ -38,6 +38,7 @@ from autoglm.core.protocols import (
     DataLoader,
     Describable,
     EpochCallback,
+    Executor,
     FeaturedTask,
     FitResult,
     LayerwiseModule,
@@ -58,6 +59,8 @@ from autoglm.core.protocols import (
     WritesFiles,
 )
 from autoglm.core.events import PHASES, RunEvents
+from autoglm.core.jobs import TrialJob
+from autoglm.core.parallel import WorkerLost, WorkerPool
 from autoglm.core.results import (
     RunInfo, RunResult, RunStopped, RunSummary, SelectionReport, TrialRecord, format_params, label_order,
     leaderboard_params,
@@ -79,6 +82,7 @@ __all__ = [
     "DataLoader",
     "Describable",
     "EpochCallback",
+    "Executor",
     "FeaturedTask",
     "FitResult",
     "Float",
@@ -110,8 +114,11 @@ __all__ = [
     "TaskData",
     "Trainer",
     "TrialError",
+    "TrialJob",
     "TrialRecord",
     "Tuner",
+    "WorkerLost",
+    "WorkerPool",
     "WritesFiles",
     "hookimpl",
     "is_out_of_memory",

@@ -224,7 +224,7 @@ CASES = [
     ),
     case(
         "unknown-section", 2,
-        ("{cfg}: serach:", "unknown section 'serach'", "accepted: data, output, population, pruning, reporters, search",
+        ("{cfg}: serach:", "unknown section 'serach'", "accepted: data, executor, output, population, pruning, reporters, search",
          "did you mean 'search'?"),
         edit={"serach": {"models": ["gcn"]}},
     ),

@@ -44,9 +44,14 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def config_for(output: Path, *, workers: int = 2, population: int = 1, tuner: str = "nevergrad", budget: int = BUDGET) -> dict[str, Any]:
+def config_for(
+    output: Path, *, workers: int = 2, population: int = 1, tuner: str = "nevergrad", budget: int = BUDGET,
+    executor: str | None = None,
+) -> dict[str, Any]:
     config = testing.tiny_config(output, models=["gcn", "gat"], tuner=tuner, budget=budget, max_epochs=25, seed=11)
     config.update(workers=workers, population=population, pruning={"min_epochs": 5, "min_trials": 2})
+    if executor is not None:
+        config["executor"] = executor
     return config
 
 
@@ -56,11 +61,6 @@ def records(run_dir: Path) -> list[dict[str, Any]]:
 
 def without_times(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k != "duration_s"} for r in found]
-
-
-def in_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Train every round in this process (same rounds, same tuner protocol: only the executor changes)."""
-    monkeypatch.setattr(runner_module, "WorkerPool", lambda task, workers: parallel_module.WorkerPool(task, 1))
 
 
 def _threads_after_a_matmul(_: int) -> int:
@@ -102,8 +102,8 @@ def test_workers_leave_complete_records_equal_to_one_process(
     summary = json.loads((tmp_path / "parallel" / SUMMARY).read_text())
     assert summary["trials"]["total"] == budget and summary["status"] == "ok"
 
-    in_one_process(monkeypatch)
-    sequential = engine.run(config_for(tmp_path / "sequential", tuner=tuner, budget=budget))
+    # executor: inline trains every round in this process: same rounds, same tuner protocol
+    sequential = engine.run(config_for(tmp_path / "sequential", tuner=tuner, budget=budget, executor="inline"))
     assert without_times(found) == without_times(records(tmp_path / "sequential"))
     assert parallel.best.trial == sequential.best.trial
     assert parallel.test_accuracy == sequential.test_accuracy
@@ -263,15 +263,14 @@ def test_population_trials_match_solo_trials_without_dropout(engine: Engine, tmp
 def test_selection_retrains_on_the_workers_and_chooses_as_one_process_does(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread: None
 ) -> None:
-    def run(name: str) -> dict[str, Any]:
-        config = config_for(tmp_path / name, budget=4)
+    def run(name: str, executor: str | None = None) -> dict[str, Any]:
+        config = config_for(tmp_path / name, budget=4, executor=executor)
         config["selection"] = {"top_k": 2, "seeds": 3, "noise_band": float("inf")}  # both re-trained
         engine.run(config)
         return json.loads((tmp_path / name / SUMMARY).read_text())
 
     parallel = run("parallel")
-    in_one_process(monkeypatch)
-    sequential = run("sequential")
+    sequential = run("sequential", executor="inline")
     contenders = parallel["selection"]["contenders"]
     assert len(contenders) == 2 and all(len(c["runs"]) == 3 for c in contenders)
     assert contenders == sequential["selection"]["contenders"]
