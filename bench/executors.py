@@ -10,11 +10,14 @@ Part 2 (``--part cluster``): many Ray workers on trials that cost a fixed time
 (``--trial-seconds``; the trainer sleeps, so 2 cores can host dozens of
 workers). With W workers and T seconds a trial, perfect scaling runs
 ``trials`` trials in ``trials / W * T`` seconds; the difference, per trial, is
-what the driver and Ray add (ask, tell, records, scheduling, result
-transfer). Printed per W: wall time, throughput (trials/s), the ideal, the
-efficiency and the overhead per trial. The driver is the bottleneck where
-throughput stops growing with W: its per-trial cost then bounds the
-throughput at about ``1 / overhead``.
+what the driver and Ray add. Each W runs two budgets (``trials`` and twice
+that): their difference is the cost of one more trial beyond its own time
+(ask, tell, the record, Ray's scheduling and result transfer, and the wait for
+a round's slowest trial), apart from the run's fixed costs (config, data, the
+final test, the run directory). Printed per W: wall time, throughput
+(trials/s), the ideal, the efficiency, the fixed cost, the marginal cost per
+trial and the throughput that cost alone allows (``1 / marginal``): the
+driver is the bottleneck once W / T approaches it.
 
     python bench/executors.py --root ../shared/data/planetoid
     python bench/executors.py --part cluster --workers 1 2 4 8 16 32 --trials 128
@@ -83,7 +86,7 @@ def part_search(args: argparse.Namespace, temp: Path) -> None:
     engine = Engine(autoload=False)
     base = {
         "seed": 0, "task": "node_classification",
-        "data": {"name": "planetoid", "options": {"root": str(Path(args.root).absolute()), "name": "Cora"}},
+        "data": {"name": "planetoid", "options": {"root": str(Path(args.root).absolute()), "dataset": "Cora"}},
         "tuner": {"name": "nevergrad", "options": {"budget": args.budget}}, "trainer": {"name": "cuda", "options": {"device": "cpu"}},
         "reporters": [], "selection": False, "workers": 2,
     }
@@ -116,13 +119,19 @@ def part_cluster(args: argparse.Namespace, temp: Path) -> None:
 
     warm = search(max(args.workers), max(args.workers), "warm")  # every worker process imports torch and PyG once
     print(f"warm-up ({max(args.workers)} workers start, import torch and build the engine): {warm:.1f}s")
-    print(f"{'workers':>7} {'wall_s':>8} {'trials/s':>9} {'ideal/s':>8} {'efficiency':>10} {'overhead/trial_ms':>18}")
+    print(f"{'workers':>7} {'wall_s':>8} {'trials/s':>9} {'ideal/s':>8} {'efficiency':>10} "
+          f"{'per-run_s':>9} {'per-trial_ms':>12} {'driver_bound/s':>14}")
     for workers in args.workers:
+        # Two budgets: the difference is what one more trial costs, without the run's fixed costs
+        # (config, data, the final test, the run directory).
         wall = search(workers, args.trials, f"w{workers}")
+        double = search(workers, 2 * args.trials, f"w{workers}x2")
         ideal = args.trials / workers * args.trial_seconds
-        overhead = (wall - ideal) / args.trials * 1000
+        marginal = (double - wall) / args.trials - args.trial_seconds / workers  # beyond the trial's own time
+        fixed = wall - args.trials * (args.trial_seconds / workers + marginal)
+        bound = 1 / marginal if marginal > 0 else float("inf")
         print(f"{workers:>7} {wall:>8.2f} {args.trials / wall:>9.2f} {workers / args.trial_seconds:>8.2f} "
-              f"{ideal / wall:>10.2f} {overhead:>18.1f}")
+              f"{ideal / wall:>10.2f} {fixed:>9.2f} {marginal * 1000:>12.1f} {bound:>14.0f}")
     ray.shutdown()
 
 

@@ -365,6 +365,9 @@ class Executor(Protocol):
 
     #: Whether units run in other processes: they then carry the pruner's state, and epoch events travel back.
     remote: bool
+    #: Whether the workers run on this machine beside the run's process, sharing its cores (``inline``,
+    #: ``fork``): the run then warns when ``workers`` ask for more threads than there are cores.
+    shares_cores: bool
 
     def open(self, job: Any, workers: int) -> None:
         """Get ready to run ``job``'s units, ``workers`` at a time (start processes, connect to a cluster)."""

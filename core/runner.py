@@ -239,7 +239,8 @@ class Runner:
             self.run_dir.create(overwrite=self.overwrite, keep_other_files=self.keep_other_files, claimed=claimed)
         threads_before = set(threading.enumerate())
         try:
-            with torch_threads(resolve_threads(self.config.threads, self.config.workers)):
+            here = self.config.workers if self.executor.shares_cores else 1  # Ray places its own workers
+            with torch_threads(resolve_threads(self.config.threads, here)):
                 return self._run(started, started_at, claims)
         finally:
             self.run_dir.release()

@@ -12,6 +12,9 @@ from typing import Any, Sequence
 
 from autoglm.core.errors import DataError
 
+#: Checks of big tensors look at this many elements at a time, so they never hold a copy of the whole.
+CHECK_CHUNK = 1 << 24
+
 
 def describe(value: Any) -> str:
     """A tensor (or anything) as ``Type shape=(...) dtype=...``, for messages."""
@@ -33,8 +36,9 @@ def check_features(data: Any, *, what: str = "the graph") -> tuple[int, int]:
         raise DataError(f"x must hold float32 features, got {x.dtype}; convert it in the loader (data.x = data.x.float())")
     if x.size(0) == 0 or x.size(1) == 0:
         raise DataError(f"x is empty ({tuple(x.shape)})")
-    if not torch.isfinite(x).all():
-        bad = int((~torch.isfinite(x)).any(dim=1).sum())
+    rows = max(1, CHECK_CHUNK // x.size(1))  # in blocks of rows: a big graph's x is not copied whole
+    if not all(bool(torch.isfinite(x[i : i + rows]).all()) for i in range(0, x.size(0), rows)):
+        bad = sum(int((~torch.isfinite(x[i : i + rows])).any(dim=1).sum()) for i in range(0, x.size(0), rows))
         raise DataError(f"x holds NaN or infinite values in {bad} node(s); clean or impute the features")
     return int(x.size(0)), int(x.size(1))
 

@@ -19,6 +19,7 @@ class InlineExecutor:
     """Every unit in this process, in order."""
 
     remote = False
+    shares_cores = True
 
     def __init__(self) -> None:
         self._job: TrialJob | None = None
@@ -37,6 +38,8 @@ class InlineExecutor:
 
 class ForkExecutor:
     """Units in ``workers`` forked processes (one process: this one, as ``inline``)."""
+
+    shares_cores = True
 
     def __init__(self) -> None:
         self._pool: WorkerPool | None = None

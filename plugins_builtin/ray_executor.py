@@ -47,6 +47,8 @@ class RayExecutor:
     """Units as Ray tasks, at most ``workers`` at once, each with ``cpus_per_trial`` / ``gpus_per_trial``."""
 
     remote = True
+    #: Ray places the workers (on this machine or others) within the CPUs it was given.
+    shares_cores = False
 
     def __init__(
         self,
@@ -61,7 +63,8 @@ class RayExecutor:
         """:param address: A running cluster (``ray://host:10001``, ``host:6379`` or ``auto``); None starts a
             local one (or uses the one this process already joined).
         :param num_cpus: CPUs of a local cluster started here (default: the machine's).
-        :param temp_dir: Where a local cluster keeps its sockets and logs (default Ray's, ``/tmp/ray``).
+        :param temp_dir: Where a local cluster keeps its sockets and logs (default Ray's, ``/tmp/ray``); keep
+            it short: Ray's socket paths under it must fit in 107 characters.
         """
         try:
             import ray  # noqa: F401
@@ -94,6 +97,8 @@ class RayExecutor:
             log.info("ray: %s", f"connecting to {self.address}" if self.address else "starting a local cluster")
             ray.init(address=self.address, **options)
             self._started = True
+        elif self.address is not None:
+            log.warning("ray: this process already joined a Ray cluster; using it, not address %s", self.address)
         available = ray.cluster_resources()
         log.info(
             "ray: %d trial(s) at once, %g CPU and %g GPU each; the cluster has %g CPU and %g GPU",

@@ -79,6 +79,7 @@ class PicklingExecutor:
     """Runs each unit from a pickled copy of the job and of the unit: what a remote executor does."""
 
     remote = True
+    shares_cores = True
     seen: dict[str, Any] = {}
 
     def open(self, job: TrialJob, workers: int) -> None:
@@ -124,12 +125,17 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     patch = pytest.MonkeyPatch()
     patch.setenv("HOME", str(base / "home"))
     (base / "home").mkdir()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=str(base / "t"))
+    import shutil
+    import tempfile
+
+    short = tempfile.mkdtemp(prefix="ag-ray-")  # Ray's socket paths must stay under 108 characters
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=short)
     try:
         yield ray
     finally:
         ray.shutdown()
         patch.undo()
+        shutil.rmtree(short, ignore_errors=True)
 
 
 RAY = {"name": "ray", "options": {}}
@@ -239,3 +245,56 @@ def test_a_ray_worker_that_dies_again_fails_its_trial_and_the_search_goes_on(tmp
     assert [r["status"] for r in found] == ["failed", "ok"]
     assert "its Ray worker died while training it (tried 2 times)" in found[0]["error"]
     assert (tmp_path / "deaths").read_text() == "2" and result.best.trial == 2
+
+
+@pytest.mark.slow
+def test_ray_runs_trials_on_the_cluster_the_config_names_and_leaves_it_running(tmp_path: Path) -> None:
+    """``address:`` joins a cluster started apart (``ray start --head``); the run does not stop it."""
+    if not ON_CI:
+        pytest.importorskip("ray", reason="the ray executor's tests need the ray extra (pip install 'autoglm[ray]')")
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    ray_cli = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # A fresh environment for the cluster and the run: none of the RAY_* settings this process's own Ray set.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1")
+    (tmp_path / "home").mkdir()
+    import tempfile
+
+    short = Path(tempfile.mkdtemp(prefix="ag-ray-"))  # Ray's socket paths must stay under 108 characters
+    log = open(tmp_path / "head.log", "w")
+    head = subprocess.Popen(
+        [ray_cli, "start", "--head", "--block", "--num-cpus", "2", "--port", str(port), "--include-dashboard", "false",
+         "--temp-dir", str(short)], env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        config = config_for(tmp_path / "run", {"name": "ray", "options": {"address": f"127.0.0.1:{port}"}}, budget=2)
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(config))
+        deadline = time.monotonic() + 60
+        while True:  # the head takes a few seconds to accept drivers
+            run = subprocess.run([sys.executable, "-m", "autoglm.cli.main", "-q", "run", str(path), "--overwrite"],
+                                 env=env, capture_output=True, text=True, timeout=120)
+            if run.returncode == 0 or time.monotonic() > deadline or head.poll() is not None:
+                break
+            time.sleep(2)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert [r["status"] for r in records(tmp_path / "run")] == ["ok", "ok"]
+        assert head.poll() is None, "the run stopped a cluster it did not start"
+    finally:
+        head.terminate()
+        try:
+            head.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            head.kill()
+        log.close()
+        shutil.rmtree(short, ignore_errors=True)
