@@ -56,6 +56,7 @@ def run(config: dict[str, Any], seed: int, out: Path, overrides: list[str]) -> d
     return {
         "seed": seed, "wall_s": time.perf_counter() - start, "metric": result.metric, "model": result.best.model,
         "test": result.test_score, "test_std": result.test_std, "cv": cv.get("mean"), "cv_std": cv.get("std"),
+        "ensemble": (result.summary.selection or {}).get("ensemble_result"),
     }
 
 
@@ -79,6 +80,10 @@ def main() -> None:
                 cv = f"{row['cv']:.4f}±{row['cv_std']:.4f}" if row["cv"] is not None else "-"
                 print(f"{name:<20} {row['seed']:>4} {row['metric']:>6} {row['model']:>6} "
                       f"{row['test']:.4f}±{row['test_std']:.4f} {cv:>15} {row['wall_s']:7.0f}")
+                if row["ensemble"]:  # selection.ensemble set: the ensemble's test score beside the single best's
+                    ens = row["ensemble"]
+                    print(f"{'':<20} ensemble of {len(ens['members'])} ({ens['weights']}): val {ens['val_score']:.4f}, "
+                          f"test {ens['test_score']:.4f} (single best: {ens['single_best_test_score']:.4f})")
             headline = [row["cv"] if row["cv"] is not None else row["test"] for row in rows]
             mean = statistics.fmean(headline)
             target = TARGETS[name]

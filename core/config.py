@@ -10,6 +10,7 @@ key path, what was wrong and what would be valid.
 from __future__ import annotations
 
 import copy
+import re
 import difflib
 import math
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from autoglm.core.yamlio import DocumentTooLarge, read_yaml, safe_load, yaml_pro
 
 SECTIONS = (
     "task", "seed", "output", "data", "search", "tuner", "trainer", "reporters", "executor", "pruning", "selection",
-    "workers", "population", "threads",
+    "workers", "population", "threads", "time_budget",
 )
 SEARCH_KEYS = ("models", "space", "training_space", "task_space")
 COMPONENT_KEYS = ("name", "options")
@@ -35,11 +36,12 @@ _PRUNING_INTS = (
     ("reduction_factor", 2, 1000, "rungs are this many times apart and 1/this of the trials go on"),
     ("min_trials", 1, 1_000_000, "earlier trials a rung needs before it stops anyone"),
 )
-SELECTION_KEYS = ("top_k", "seeds", "noise_band")
+SELECTION_KEYS = ("top_k", "seeds", "noise_band", "ensemble", "ensemble_weights")
 #: (key, least value, largest value, what it means) of the selection section's integers.
 _SELECTION_INTS = (
     ("top_k", 1, 100, "how many of the best configurations are re-trained"),
     ("seeds", 1, 100, "training runs per configuration, the trial's own included; 1 turns re-training off"),
+    ("ensemble", 0, 100, "how many of the best configurations' re-trained models to combine; 0 or 1 = no ensemble"),
 )
 #: (key, largest value, what it means) of the top-level positive integers.
 _PROCESS_INTS = (
@@ -47,6 +49,8 @@ _PROCESS_INTS = (
     ("population", 1024, "configurations of one architecture trained as one batched model; 1 = off"),
 )
 MAX_THREADS = 1024
+#: How an ensemble's members are weighted: equally, or by greedy selection on the validation split.
+ENSEMBLE_WEIGHTS = ("mean", "greedy")
 #: Seeds are recorded and fed to torch, numpy and nevergrad, which take at most 64 bits.
 MAX_SEED = 2**63 - 1
 
@@ -111,13 +115,20 @@ class SelectionSpec:
     #: A contender is re-trained only if its search score is within this many standard deviations of the
     #: best configuration's seeds (their mean): farther below, the seed noise cannot explain the gap.
     noise_band: float = 2.0
+    #: Combine the models of this many of the best contenders (every seed of each); 0 or 1: no ensemble.
+    ensemble: int = 0
+    #: ``mean`` (equal weights) or ``greedy`` (Caruana's ensemble selection on the validation split).
+    ensemble_weights: str = "mean"
 
     @property
     def enabled(self) -> bool:
         return self.seeds > 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"top_k": self.top_k, "seeds": self.seeds, "noise_band": self.noise_band}
+        return {
+            "top_k": self.top_k, "seeds": self.seeds, "noise_band": self.noise_band,
+            "ensemble": self.ensemble, "ensemble_weights": self.ensemble_weights,
+        }
 
 
 @dataclass
@@ -139,6 +150,8 @@ class RunConfig:
     population: int = 1
     #: Torch intra-op threads per trial process: "auto" (one, see :mod:`autoglm.core.threads`) or a number.
     threads: int | str = "auto"
+    #: Seconds the search may take (``time_budget: 10m`` in a config), selection included; None: trials only.
+    time_budget: float | None = None
     #: What is learned; None until resolved (the default is a plugin's, node_classification).
     task: ComponentSpec | None = None
     seed: int | None = None
@@ -163,6 +176,7 @@ class RunConfig:
             "workers": self.workers,
             "population": self.population,
             "threads": self.threads,
+            "time_budget": self.time_budget,
         }
 
     @property
@@ -282,8 +296,41 @@ def parse_config(document: Any, *, source: str = "<config>") -> RunConfig:
         selection=_selection(document.get("selection"), source),
         **{key: _positive_int(document, key, most, meaning, source) for key, most, meaning in _PROCESS_INTS},
         threads=_threads(document, source),
+        time_budget=_duration(document.get("time_budget"), source, "time_budget"),
         source=source,
     )
+
+
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m(?:in)?)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")
+#: A budget past this is a typo, not a plan (30 days).
+MAX_DURATION_S = 30 * 24 * 3600
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds from ``90``, ``90s``, ``10m``, ``1h30m`` or ``2.5h``; None if ``value`` is none of those."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if math.isfinite(value) else None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    match = _DURATION.match(value.lower())
+    if match is None or not any(match.groups()):
+        return None
+    hours, minutes, seconds = (float(part) if part else 0.0 for part in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def _duration(value: Any, source: str, path: str) -> float | None:
+    if value is None:
+        return None
+    seconds = parse_duration(value)
+    if seconds is None or not 0 < seconds <= MAX_DURATION_S:
+        raise ConfigError(
+            f"{path} must be a positive duration such as 600, 90s, 10m or 1h30m (at most 30 days), got {shown(value)}",
+            source=source, path=path,
+        )
+    return seconds
 
 
 def _threads(document: Mapping[str, Any], source: str) -> int | str:
@@ -417,6 +464,19 @@ def _selection(value: Any, source: str) -> SelectionSpec:
                 source=source, path="selection.noise_band",
             )
         spec.noise_band = float(band)
+    if "ensemble_weights" in value:
+        if value["ensemble_weights"] not in ENSEMBLE_WEIGHTS:
+            raise ConfigError(
+                f"ensemble_weights must be one of {', '.join(ENSEMBLE_WEIGHTS)}, got {shown(value['ensemble_weights'])}",
+                source=source, path="selection.ensemble_weights",
+            )
+        spec.ensemble_weights = value["ensemble_weights"]
+    if spec.ensemble > 1 and (not spec.enabled or spec.ensemble > spec.top_k):
+        raise ConfigError(
+            f"ensemble: {spec.ensemble} combines re-trained contenders, so it needs seeds of 2 or more and "
+            f"top_k of at least {spec.ensemble} (got seeds {spec.seeds}, top_k {spec.top_k})",
+            source=source, path="selection.ensemble",
+        )
     return spec
 
 

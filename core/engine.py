@@ -220,7 +220,8 @@ class Engine:
         models = self.registry("models")
         search = config.search
         if search.models is None:
-            search.models, search.defaulted = models.names(), True
+            search.models = [name for name in models.names() if models.get(name).default_search]
+            search.defaulted = True
             if not search.models:
                 raise ConfigError("no model plugin is loaded, so there is nothing to search", source=src)
         task = config.task.name

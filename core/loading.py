@@ -46,6 +46,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = tuple(
         "appnp",
         "gin",
         "sage",
+        "gcnii",
+        "mlp_baseline",
         "nevergrad_tuner",
         "random_tuner",
         "cuda_trainer",

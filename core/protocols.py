@@ -256,6 +256,15 @@ class FeaturedTask(Protocol):
 
 
 @runtime_checkable
+class EnsemblingTask(Protocol):
+    """A task whose models' predictions can be combined (selection's ``ensemble``)."""
+
+    def ensemble(self, models: Sequence["torch.nn.Module"], weights: Sequence[float]) -> "torch.nn.Module":
+        """One model that the task's ``evaluate`` and ``predict`` take like any of its models, predicting the
+        weighted mean of the members' probabilities (``weights`` are non-negative; they are normalised)."""
+
+
+@runtime_checkable
 class CrossValidatedTask(Protocol):
     """A task that can also score the selected configuration by k-fold cross-validation."""
 

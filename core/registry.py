@@ -31,7 +31,7 @@ KIND_LABELS = {
 #: capability of a kind is one entry here and a field of :class:`Component`.
 KIND_DETAILS: dict[str, tuple[str, ...]] = {
     "tasks": ("search_space", "training_space"),
-    "models": ("search_space", "population", "population_key", "tasks", "sampling"),
+    "models": ("search_space", "population", "population_key", "tasks", "sampling", "default_search"),
     "trainers": ("search_space",),
 }
 _NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
@@ -77,6 +77,8 @@ class Component:
     #: Models only: whether the model trains correctly on sampled subgraphs (mini-batch training): nothing
     #: in it depends on the whole graph (GCN's symmetric normalisation needs every node's full degree).
     sampling: bool = False
+    #: Models only: whether a config that names no ``search.models`` searches it (opt-in models say False).
+    default_search: bool = True
 
     def serves(self, task: str) -> bool:
         return self.tasks is None or task in self.tasks
@@ -187,12 +189,13 @@ class Registry:
         training_space = details.get("training_space") or {}
         if not isinstance(training_space, Mapping):
             raise RegistryError(f"task {name!r} from {owner}: training_space must be a mapping, got {training_space!r}")
-        sampling = details.get("sampling", False)
-        if not isinstance(sampling, bool):
-            raise RegistryError(f"model {name!r} from {owner}: sampling must be True or False, got {sampling!r}")
+        sampling, default_search = details.get("sampling", False), details.get("default_search", True)
+        for label, flag in (("sampling", sampling), ("default_search", default_search)):
+            if not isinstance(flag, bool):
+                raise RegistryError(f"model {name!r} from {owner}: {label} must be True or False, got {flag!r}")
         component = Component(
             self.kind, name, factory, owner, (summary or _doc_line(factory)), space, population, population_key, tasks,
-            dict(training_space), sampling,
+            dict(training_space), sampling, default_search,
         )
         self._check_space(component)
         self._components[name] = component

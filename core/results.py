@@ -193,6 +193,8 @@ class RunSummary(Mapping[str, Any]):
     predictions: dict[str, Any] | None = None
     #: Why a failed run failed (one line per distinct reason).
     reasons: list[str] | None = None
+    #: With a ``time_budget``: its ``seconds``, the run's ``wall_s``, ``stopped_by`` (``time`` or ``trials``) and, stopped by time, ``stopped_at_s``.
+    time_budget: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of ``summary.json`` (fields that do not apply are left out)."""

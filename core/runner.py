@@ -43,7 +43,7 @@ from autoglm.core import features
 from autoglm.core.data import load_data, task_view
 from autoglm.core.paths import absolute
 from autoglm.core.protocols import (
-    Candidate, Closeable, CrossValidatedTask, Describable, Executor, FeaturedTask, FitResult, MiniBatchTrainer, Objective,
+    Candidate, Closeable, CrossValidatedTask, Describable, EnsemblingTask, Executor, FeaturedTask, FitResult, MiniBatchTrainer, Objective,
     PopulationTask,
     PredictingTask, Predictions, SampledTask, WritesFiles,
 )
@@ -144,6 +144,9 @@ class Runner:
         self._stop_told = False
         #: Selection's contenders left out as outside the noise band (trial, model, score, why).
         self._skipped: list[dict[str, Any]] = []
+        #: When this session's search started (``time_budget`` counts from here), and whether time stopped it.
+        self._clock = time.perf_counter()
+        self._time_up: float | None = None
 
     # -- setup -----------------------------------------------------------
 
@@ -226,7 +229,7 @@ class Runner:
     # -- the run ---------------------------------------------------------
 
     def run(self) -> RunResult:
-        started = time.perf_counter()
+        started = self._clock = time.perf_counter()
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self._build()
         claims = self._claims()
@@ -321,7 +324,7 @@ class Runner:
         """
         if pending is not None:
             self._run_round(pending)
-        while True:
+        while not self._out_of_time():
             asked = self._ask_round()
             if not asked:
                 break
@@ -374,6 +377,33 @@ class Runner:
             self.tuner.tell(candidate, self._told(record))
             if self.pruner is not None:
                 self.pruner.record(record.rungs)
+
+    def _out_of_time(self) -> bool:
+        """Whether a ``time_budget`` (counted from the run's start) leaves no room for another round and then
+        selection, estimated from the trials so far: the search then stops asking, what ran is kept, and
+        selection runs as usual. The first round always runs."""
+        budget = self.config.time_budget
+        if budget is None or not any(r.scored for r in self.records):  # a search trains one round at least
+            return False
+        spent = time.perf_counter() - self._clock
+        trained = [r.duration_s for r in self.records if r.ok and r.duplicate_of is None and r.duration_s]
+        trial = sum(trained) / len(trained) if trained else 0.0
+        if spent + trial + self._selection_estimate(trial) < budget:
+            return False
+        self._time_up = spent
+        log.info(
+            "time budget: %.0fs of %.0fs spent after %d trial(s); stopping the search to leave ~%.0fs for another "
+            "round and ~%.0fs for selection", spent, budget, len(self.records), trial, self._selection_estimate(trial),
+        )
+        return True
+
+    def _selection_estimate(self, trial_seconds: float) -> float:
+        """Seconds selection's re-training (and cross-validation's folds) will take, at ``trial_seconds`` a training."""
+        spec = self.config.selection
+        trainings = (spec.seeds - 1) * spec.top_k if spec.enabled else 0
+        if isinstance(self.task, CrossValidatedTask):
+            trainings += len(self._folds({}))  # made once per process, reused by cross-validation
+        return math.ceil(trainings / max(1, self.config.workers)) * trial_seconds
 
     def _repeats(self, todo: list[tuple[int, Candidate]]) -> dict[int, int]:
         """Proposals that repeat a configuration already trained (or asked earlier in this round): trial -> original.
@@ -805,13 +835,26 @@ class Runner:
             raise RunError(message)
 
         chosen, compared = self._select()
+        try:
+            ensemble = self._ensemble(chosen, compared)  # fit on the validation split only, before any test
+        except Exception as exc:  # an ensemble is an extra: its failure leaves the single best's report
+            log.warning("ensemble: could not be built or scored (%s); reporting the single best", failure_reason(exc))
+            ensemble = None
         self.reporters.emit("on_selection", selection=SelectionReport(
             chosen.record.trial, self.objective.metric, [c.to_dict() for c in compared], list(self._skipped),
         ))
-        for run in chosen.runs:  # test is touched here only, for the selected configuration
+        for run in chosen.runs:  # test is touched here only, for the selected configuration (and the ensemble)
             if run.ok:
                 run.test_score = self._test(chosen.record, run.state_dict)[0]
         test_mean, test_std = mean_std([run.test_score for run in chosen.runs])
+        if ensemble is not None:
+            module, report = ensemble
+            report["test_score"] = self._split_score(module, chosen.record, "test")
+            report["single_best_test_score"] = test_mean
+            log.info(
+                "ensemble of %d models: test %s %.4f (the selected configuration alone: %.4f)",
+                len(report["members"]), self.objective.metric, report["test_score"], test_mean,
+            )
         kept = chosen.kept_run()
         best = chosen.record
         kept_score, predicted = self._test(best, kept.state_dict, predictions=True)
@@ -845,8 +888,12 @@ class Runner:
         summary.predictions = {"rows": len(predicted.rows), "splits": predicted.counts()}
         summary.selection = self.config.selection.to_dict() | {
             "contenders": [c.to_dict() for c in compared], "not_retrained": self._skipped,
-        }
+        } | ({"ensemble_result": ensemble[1]} if ensemble is not None else {})
         summary.wall_time_s = wall
+        if self.config.time_budget is not None:
+            summary.time_budget = {
+                "seconds": self.config.time_budget, "wall_s": wall, "stopped_by": "time" if self._time_up is not None else "trials",
+            } | ({"stopped_at_s": round(self._time_up, 2)} if self._time_up is not None else {})
         self.run_dir.write_json(SUMMARY, summary.to_dict())
         result = RunResult(
             self.run_dir.path, best, test_mean, list(self.records), self.seed, wall, summary,
@@ -954,6 +1001,80 @@ class Runner:
             if run.ok and run.state_dict is None:  # the trial's own weights were not kept: its seed rebuilds them
                 run.state_dict = self._retrain(chosen.record, run.k, run.seed).state_dict
         return chosen, compared
+
+    def _ensemble(self, chosen: Contender, compared: list[Contender]) -> tuple[Any, dict[str, Any]] | None:
+        """Selection's ensemble: the re-trained models of the best ``ensemble`` contenders combined by the task,
+        weighted equally or by greedy selection on the validation split; nothing here touches the test split.
+
+        Members share the selected configuration's feature choice (one input for all of them).
+        """
+        spec = self.config.selection
+        if spec.ensemble < 2:
+            return None
+        if isinstance(self.trainer, MiniBatchTrainer) and self.trainer.batching_for(self.data) == "mini":
+            log.info("ensemble: skipped under mini-batch training (members are scored on whole graphs only)")
+            return None
+        if not isinstance(self.task, EnsemblingTask):
+            log.warning("ensemble: task %r cannot combine models (no ensemble()); reporting the single best", self.config.task.name)
+            return None
+        ranked = sorted(compared, key=lambda c: (self.objective.utility(c.val_mean), -c.record.trial), reverse=True)
+        choice = features.choice_of(chosen.record.task_params)
+        members = [
+            (c.record, run) for c in ranked[: spec.ensemble] if features.choice_of(c.record.task_params) == choice
+            for run in c.runs if run.ok and run.state_dict is not None
+        ]
+        if len(members) < 2:
+            log.info("ensemble: fewer than two re-trained models to combine; reporting the single best")
+            return None
+        models = [self._loaded(record, run.state_dict) for record, run in members]
+        if spec.ensemble_weights == "greedy":
+            weights = self._greedy_weights(models, chosen.record)
+        else:
+            weights = [1.0] * len(models)
+        module = self.task.ensemble(models, weights)
+        total = sum(weights)
+        report = {
+            "weights": spec.ensemble_weights,
+            "members": [
+                {"trial": record.trial, "model": record.model, "seed": run.seed, "weight": round(w / total, 6)}
+                for (record, run), w in zip(members, weights)
+            ],
+            "val_score": self._split_score(module, chosen.record, "val"),
+            "single_best_val_mean": chosen.val_mean,
+        }
+        log.info("ensemble of %d models (%s weights): val %s %.4f", len(members), spec.ensemble_weights,
+                 self.objective.metric, report["val_score"])
+        return module, report
+
+    def _greedy_weights(self, models: list[Any], record: TrialRecord) -> list[float]:
+        """Caruana et al.'s ensemble selection (2004), with replacement, on the validation split: as many rounds
+        as members, each adding the member that most improves the ensemble's validation score; the best
+        ensemble of any round is kept (so it scores at least as well as its best member on validation)."""
+        counts = [0] * len(models)
+        kept: tuple[float, list[int]] | None = None
+        for _ in range(len(models)):
+            best: tuple[float, int] | None = None
+            for index in range(len(models)):
+                trial = [c + (i == index) for i, c in enumerate(counts)]
+                score = self.objective.utility(self._split_score(self.task.ensemble(models, trial), record, "val"))
+                if best is None or score > best[0]:
+                    best = (score, index)
+            counts[best[1]] += 1
+            if kept is None or best[0] > kept[0]:
+                kept = (best[0], list(counts))
+        return [float(c) for c in kept[1]]
+
+    def _loaded(self, record: TrialRecord, state_dict: Mapping[str, Any]) -> Any:
+        model = self._build_model(record.model, record.model_params, record.task_params)
+        model.load_state_dict(state_dict)
+        return model
+
+    def _split_score(self, model: Any, record: TrialRecord, split: str) -> float:
+        """The objective's metric of ``model`` on one split of the data ``record`` trained on."""
+        key = f"{split}_{self.objective.metric}"
+        return self.trainer.evaluate(
+            model, self._data_for(record.task_params), lambda m, d: float(self.task.evaluate(m, d, (split,))[key])
+        )
 
     def _seed_jobs(self, records: list[TrialRecord]) -> list[tuple[TrialRecord, int, int]]:
         seeds = self.config.selection.seeds

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["MemberAdam", "NormalisedGraph", "PopulationModel", "SparseInputDropout"]
+__all__ = ["LayerStack", "MemberAdam", "NormalisedGraph", "PopulationModel", "ProbabilityEnsemble", "SparseInputDropout"]
 
 
 class NormalisedGraph:
@@ -299,3 +299,51 @@ class MemberAdam:
                 self.exp_avg_sq[i].copy_(torch.where(keep, exp_avg_sq, self.exp_avg_sq[i]))
             else:
                 param.add_(update)
+
+
+class ProbabilityEnsemble(torch.nn.Module):
+    """Several classifiers as one: the weighted mean of their class probabilities, returned as its logarithm.
+
+    Log-probabilities are valid logits (``log_softmax`` leaves them unchanged), so a task's own evaluation,
+    argmax and cross-entropy included, scores the ensemble exactly as it scores one model. For a task
+    whose model maps ``(...) -> [items, classes]`` logits (node and graph classification).
+    """
+
+    def __init__(self, models: Sequence[torch.nn.Module], weights: Sequence[float]) -> None:
+        super().__init__()
+        if not models or len(models) != len(weights):
+            raise ValueError(f"an ensemble needs one weight per model, got {len(models)} models and {len(weights)} weights")
+        total = float(sum(weights))
+        if total <= 0 or any(w < 0 for w in weights):
+            raise ValueError(f"ensemble weights must be non-negative with a positive sum, got {list(weights)}")
+        self.members = torch.nn.ModuleList(models)
+        self.weights = [float(w) / total for w in weights]
+
+    def forward(self, *args: Any, **kwargs: Any) -> Tensor:
+        mixed: Tensor | None = None
+        for weight, model in zip(self.weights, self.members):
+            if weight == 0.0:
+                continue
+            proba = torch.softmax(model(*args, **kwargs).float(), dim=-1) * weight
+            mixed = proba if mixed is None else mixed + proba
+        assert mixed is not None
+        return torch.log(mixed.clamp_min(1e-12))
+
+
+class LayerStack(torch.nn.Module):
+    """A model that is its ``convs`` applied in turn through :meth:`layer`: ``forward`` and ``layer_count``
+    written once, so the model is a :class:`autoglm.plugins.LayerwiseModule` (exact chunked inference on big
+    graphs, :mod:`autoglm.plugins.minibatch`). Subclasses set ``self.convs`` and define ``layer``."""
+
+    convs: torch.nn.ModuleList
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        for index in range(len(self.convs)):
+            x = self.layer(index, x, edge_index)
+        return x
+
+    def layer_count(self) -> int:
+        return len(self.convs)
+
+    def layer(self, index: int, x: Tensor, edge_index: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -145,6 +145,12 @@ class NodeClassification:
 
         return replace(data, sampling=sampling, masked=None, samplers=SamplerCache(data.graph))
 
+    def ensemble(self, models: Sequence[Any], weights: Sequence[float]) -> Any:
+        """The members' class probabilities averaged with ``weights`` (selection's ensemble)."""
+        from autoglm.plugins.nn import ProbabilityEnsemble
+
+        return ProbabilityEnsemble(list(models), list(weights))
+
     def batches(self, data: NodeData) -> Iterator[Any]:
         """The whole graph once, or (sampled) every training node once, ``batch_size`` seeds at a time."""
         if data.sampling is None:

@@ -238,7 +238,7 @@ CASES = [
     ),
     case(
         "unknown-model", 2,
-        ("{cfg}: search.models[1]:", "unknown model 'chebnet'", "known models: appnp, gat, gcn, gin, sage", "plugin not installed?"),
+        ("{cfg}: search.models[1]:", "unknown model 'chebnet'", "known models: appnp, gat, gcn, gcnii, gin, mlp_baseline, sage", "plugin not installed?"),
         edit={"search": {"models": ["gcn", "chebnet"]}},
     ),
     case(

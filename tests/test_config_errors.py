@@ -173,7 +173,7 @@ CASES = [
     # selection section
     pytest.param(
         put("selection", {"top_n": 3}), "load", "selection.top_n",
-        ["unknown key 'top_n'", "accepted: noise_band, seeds, top_k", "did you mean 'top_k'?"],
+        ["unknown key 'top_n'", "accepted: ensemble, ensemble_weights, noise_band, seeds, top_k", "did you mean 'top_k'?"],
         id="selection-key-misspelled",
     ),
     pytest.param(
@@ -224,7 +224,7 @@ CASES = [
     # search section
     pytest.param(
         put("search.models", ["gcn", "gcnn"]), "load", "search.models[1]",
-        ["unknown model 'gcnn'", "plugin not installed?", "known models: appnp, gat, gcn, gin", "did you mean 'gcn'?"],
+        ["unknown model 'gcnn'", "plugin not installed?", "known models: appnp, gat, gcn, gcnii, gin, mlp_baseline, sage", "did you mean 'gcn'?"],
         id="unknown-model",
     ),
     pytest.param(
@@ -667,7 +667,8 @@ def test_defaults_filled_in(engine: Engine) -> None:
     assert resolved.tuner == ComponentSpec(engine.default("tuner") or "?")
     assert resolved.trainer == ComponentSpec(engine.default("trainer") or "?")
     assert resolved.reporters == [ComponentSpec(engine.default("reporter") or "?")]
-    assert resolved.search.models == engine.names("models") == sorted(resolved.search.models)
+    defaults = [n for n in engine.names("models") if engine.component("models", n).default_search]
+    assert resolved.search.models == defaults == sorted(resolved.search.models)  # opt-in models left out
     assert {"gcn", "gat"} <= set(resolved.search.models)
     assert resolved.seed is None and resolved.output is None
     # the built-in defaults, as documented
@@ -755,4 +756,4 @@ def test_to_dict_round_trips_defaults(engine: Engine) -> None:
 def test_unresolved_run_config_loads(engine: Engine) -> None:
     config = RunConfig(data=ComponentSpec("synthetic"))
     resolved = engine.load_config(config)
-    assert resolved.search.models == engine.names("models")
+    assert resolved.search.models == [n for n in engine.names("models") if engine.component("models", n).default_search]

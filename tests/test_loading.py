@@ -129,7 +129,7 @@ def test_disable_plugins_switch(site: Path, monkeypatch: pytest.MonkeyPatch) -> 
     make_dist(site, "agtest-good", "1.0", {"good": "agtest_good"}, {"agtest_good": GOOD_PLUGIN.format(model="xgnn")})
     monkeypatch.setenv("AUTOGLM_DISABLE_PLUGINS", "good, gat")
     engine = Engine()
-    assert engine.names("models") == ["appnp", "gcn", "gin", "sage"]
+    assert engine.names("models") == ["appnp", "gcn", "gcnii", "gin", "mlp_baseline", "sage"]
     statuses = {p.name: p.status for p in engine.plugins()}
     assert statuses["good"] == "disabled" and statuses["gat"] == "disabled"
 
@@ -145,7 +145,7 @@ def test_only_plugins_switch(site: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_env_can_be_passed_explicitly() -> None:
     engine = Engine(autoload=False, env={"AUTOGLM_DISABLE_PLUGINS": "gat"})
-    assert engine.names("models") == ["appnp", "gcn", "gin", "sage"]
+    assert engine.names("models") == ["appnp", "gcn", "gcnii", "gin", "mlp_baseline", "sage"]
 
 
 def test_builtins_are_loaded_by_module_path_in_order() -> None:

@@ -158,13 +158,13 @@ def test_a_model_that_cannot_sample_is_refused_at_validation(tmp_path: Path) -> 
     error = caught.value
     assert error.path == "search.models[1]"
     assert "model 'gcn' cannot train on sampled subgraphs (trainer.options.batching is mini)" in str(error)
-    assert "models that can: gat, gin, sage" in str(error) and "batching: full" in str(error)
+    assert "models that can: gat, gin, mlp_baseline, sage" in str(error) and "batching: full" in str(error)
 
 
 def test_the_default_search_keeps_the_models_that_can_sample(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="autoglm"):
         resolved = ENGINE.validate(mini_config(tmp_path), check_data=False)
-    assert resolved.search.models == ["gat", "gin", "sage"]
+    assert resolved.search.models == ["gat", "gin", "sage"]  # of the default list: gcnii and mlp_baseline are opt-in
     assert "(appnp, gcn cannot train on sampled subgraphs)" in caplog.text
 
 

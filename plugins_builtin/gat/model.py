@@ -7,10 +7,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import GATConv
 
-from autoglm.plugins.nn import SparseInputDropout
+from autoglm.plugins.nn import LayerStack, SparseInputDropout
 
 
-class GAT(torch.nn.Module):
+class GAT(LayerStack):
     def __init__(
         self, in_channels: int, out_channels: int, *, hidden: int, heads: int, layers: int, dropout: float
     ) -> None:
@@ -26,14 +26,6 @@ class GAT(torch.nn.Module):
         # sparse bag-of-words features (no parameters, so the state_dict is unchanged).
         self.input_dropout = SparseInputDropout(dropout)
         self.dropout = dropout
-
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        for index in range(len(self.convs)):
-            x = self.layer(index, x, edge_index)
-        return x
-
-    def layer_count(self) -> int:
-        return len(self.convs)
 
     def layer(self, index: int, x: Tensor, edge_index: Tensor) -> Tensor:
         """Layer ``index`` with the dropout before it and the ELU after it (none after the last)."""

@@ -175,6 +175,12 @@ class GraphClassification:
             int(sizes["num_classes"]), float(params.get("head_dropout", 0.0)),
         )
 
+    def ensemble(self, models: Sequence[Any], weights: Sequence[float]) -> Any:
+        """The members' class probabilities averaged with ``weights`` (selection's ensemble)."""
+        from autoglm.plugins.nn import ProbabilityEnsemble
+
+        return ProbabilityEnsemble(list(models), list(weights))
+
     def batches(self, data: GraphData) -> Iterator[Any]:
         yield from data.loader("train", shuffle=True)
 

@@ -194,6 +194,12 @@ class LinkPrediction:
                   sampling.batch_size, list(sampling.fanouts))
         return replace(data, sampling=sampling, samplers=SamplerCache(data.graph()))
 
+    def ensemble(self, models: Sequence[Any], weights: Sequence[float]) -> Any:
+        """The members' edge probabilities averaged with ``weights`` (selection's ensemble)."""
+        from autoglm.plugins_builtin.link_prediction.model import LinkEnsemble
+
+        return LinkEnsemble(list(models), list(weights))
+
     def batches(self, data: LinkData) -> Iterator[Any]:
         """The whole graph once with fresh negatives (as many as training positives); or (sampled) every training
         positive once, ``batch_size`` at a time, each batch with as many of the epoch's fresh negatives."""

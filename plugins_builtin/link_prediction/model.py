@@ -33,3 +33,26 @@ class LinkScorer(torch.nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor, pairs: Tensor) -> Tensor:
         return self.decode(self.encode(x, edge_index), pairs)
+
+
+class LinkEnsemble(torch.nn.Module):
+    """Several link scorers as one: a pair's logit is the logit of the weighted mean of their probabilities."""
+
+    def __init__(self, models: list[torch.nn.Module], weights: list[float]) -> None:
+        super().__init__()
+        total = float(sum(weights))
+        if not models or len(models) != len(weights) or total <= 0 or any(w < 0 for w in weights):
+            raise ValueError(f"an ensemble needs one non-negative weight per model, got {len(models)} models, weights {weights}")
+        self.members = torch.nn.ModuleList(models)
+        self.weights = [float(w) / total for w in weights]
+
+    def encode(self, x: Tensor, edge_index: Tensor) -> list[Tensor]:
+        return [model.encode(x, edge_index) for model in self.members]
+
+    def decode(self, z: list[Tensor], pairs: Tensor) -> Tensor:
+        proba = sum(w * torch.sigmoid(m.decode(zi, pairs).float()) for w, m, zi in zip(self.weights, self.members, z))
+        proba = proba.clamp(1e-7, 1 - 1e-7)
+        return torch.log(proba) - torch.log1p(-proba)
+
+    def forward(self, x: Tensor, edge_index: Tensor, pairs: Tensor) -> Tensor:
+        return self.decode(self.encode(x, edge_index), pairs)

@@ -7,8 +7,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import SAGEConv
 
+from autoglm.plugins.nn import LayerStack
 
-class GraphSAGE(torch.nn.Module):
+
+class GraphSAGE(LayerStack):
     """``layers`` SAGEConv layers; ReLU and dropout between them, none after the last."""
 
     def __init__(self, in_channels: int, out_channels: int, *, hidden: int, layers: int, dropout: float, aggr: str) -> None:
@@ -16,14 +18,6 @@ class GraphSAGE(torch.nn.Module):
         sizes = [in_channels] + [hidden] * (layers - 1) + [out_channels]
         self.convs = torch.nn.ModuleList(SAGEConv(a, b, aggr=aggr) for a, b in zip(sizes[:-1], sizes[1:]))
         self.dropout = dropout
-
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        for index in range(len(self.convs)):
-            x = self.layer(index, x, edge_index)
-        return x
-
-    def layer_count(self) -> int:
-        return len(self.convs)
 
     def layer(self, index: int, x: Tensor, edge_index: Tensor) -> Tensor:
         """Layer ``index`` with the dropout before it and the activation after it (none after the last)."""

@@ -1,0 +1,36 @@
+"""The GCNII module; imported only when one is built."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch_geometric.nn import GCN2Conv
+
+from autoglm.plugins.nn import NormalisedGraph
+
+
+class GCNII(torch.nn.Module):
+    """Chen et al.'s model: dropout, Linear + ReLU, then per layer dropout, GCN2Conv(x, x0) + ReLU, then dropout, Linear."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, *, layers: int, hidden: int, alpha: float, theta: float, dropout: float
+    ) -> None:
+        super().__init__()
+        self.lin_in = torch.nn.Linear(in_channels, hidden)
+        self.convs = torch.nn.ModuleList(
+            GCN2Conv(hidden, alpha, theta, layer + 1, shared_weights=True, normalize=False) for layer in range(layers)
+        )
+        self.lin_out = torch.nn.Linear(hidden, out_channels)
+        self.normalised = NormalisedGraph()  # GCN's normalisation, once per graph (see autoglm.plugins.nn)
+        self.dropout = dropout
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        index, weight = self.normalised(edge_index, x.size(0), x.dtype)
+        x = F.dropout(x, p=self.dropout, training=self.training)
+        x = x0 = F.relu(self.lin_in(x))
+        for conv in self.convs:
+            x = F.dropout(x, p=self.dropout, training=self.training)
+            x = F.relu(conv(x, x0, index, weight))
+        x = F.dropout(x, p=self.dropout, training=self.training)
+        return self.lin_out(x)

@@ -1,0 +1,92 @@
+"""GraphSAGE, GCNII and the MLP baseline: each builds across its space, computes what the paper's model
+computes (checked against a plain PyG stack with dropout off), and a search can select it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch_geometric.nn import GCN2Conv, SAGEConv
+
+from autoglm.core import Engine
+from autoglm.plugins import LayerwiseModule, testing
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(autoload=False)
+
+
+@pytest.mark.parametrize("name", ["sage", "gcnii", "mlp_baseline"])
+def test_builds_across_its_space(engine: Engine, name: str) -> None:
+    testing.check_model(engine, name, samples=4)
+
+
+def test_what_can_train_on_sampled_subgraphs(engine: Engine) -> None:
+    sampling = {name: engine.component("models", name).sampling for name in engine.names("models")}
+    assert sampling == {"appnp": False, "gat": True, "gcn": False, "gcnii": False, "gin": True, "mlp_baseline": True, "sage": True}
+
+
+def test_sage_is_a_plain_sageconv_stack_and_layerwise(engine: Engine) -> None:
+    data = testing.tiny_graph()
+    torch.manual_seed(0)
+    model = engine.component("models", "sage").factory(data.num_features, 3, hidden=16, layers=2, dropout=0.0).eval()
+    torch.manual_seed(0)
+    first, second = SAGEConv(data.num_features, 16), SAGEConv(16, 3)
+    with torch.no_grad():
+        expected = second(F.relu(first(data.x, data.edge_index)), data.edge_index)
+        assert torch.allclose(model(data.x, data.edge_index), expected, atol=1e-6)
+    assert isinstance(model, LayerwiseModule) and model.layer_count() == 2
+
+
+def test_gcnii_is_the_papers_model(engine: Engine) -> None:
+    data = testing.tiny_graph()
+    torch.manual_seed(0)
+    model = engine.component("models", "gcnii").factory(
+        data.num_features, 3, layers=4, hidden=16, alpha=0.1, theta=0.5, dropout=0.0).eval()
+    torch.manual_seed(0)
+    lin_in = torch.nn.Linear(data.num_features, 16)
+    convs = [GCN2Conv(16, 0.1, 0.5, layer + 1, shared_weights=True) for layer in range(4)]  # normalises itself
+    lin_out = torch.nn.Linear(16, 3)
+    with torch.no_grad():
+        x = x0 = F.relu(lin_in(data.x))
+        for conv in convs:
+            x = F.relu(conv(x, x0, data.edge_index))
+        assert torch.allclose(model(data.x, data.edge_index), lin_out(x), atol=1e-5)
+
+
+def test_the_mlp_ignores_the_edges(engine: Engine) -> None:
+    data = testing.bag_of_words_graph()  # sparse features: the sparse input path
+    model = engine.component("models", "mlp_baseline").factory(data.num_features, 3, dropout=0.0).eval()
+    with torch.no_grad():
+        assert torch.allclose(model(data.x, data.edge_index), model(data.x, data.edge_index[:, :0]), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["gcnii", "mlp_baseline"])
+def test_a_search_can_select_it(engine: Engine, tmp_path: Path, name: str) -> None:
+    result = testing.run_tiny_search(engine, tmp_path / "run", models=[name], budget=1, max_epochs=5)
+    assert result.best.model == name and result.best.ok
+
+
+def test_gcnii_and_the_mlp_baseline_are_searched_only_when_named(engine: Engine, tmp_path: Path) -> None:
+    defaulted = engine.validate(testing.tiny_config(tmp_path / "a"), check_data=False).search.models
+    assert "gcnii" not in defaulted and "mlp_baseline" not in defaulted and {"gcn", "gat", "sage"} <= set(defaulted)
+    named = engine.validate(testing.tiny_config(tmp_path / "b", models=["gcnii", "mlp_baseline"]), check_data=False)
+    assert named.search.models == ["gcnii", "mlp_baseline"]
+
+
+def test_registering_default_search_takes_a_bool() -> None:
+    from autoglm.plugins import hookimpl
+    from autoglm.plugins.testing import make_engine
+    from autoglm.core.errors import PluginError
+
+    class Plugin:
+        @hookimpl
+        def autoglm_register_models(self, register: Any) -> None:
+            register("odd", lambda in_channels, out_channels: None, default_search="no")
+
+    with pytest.raises(PluginError, match="default_search must be True or False, got 'no'"):
+        make_engine(Plugin())

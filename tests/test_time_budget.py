@@ -1,0 +1,112 @@
+"""``time_budget``: the search stops asking when the time is spent, leaving room for selection.
+
+The clock is scripted: the runner reads a fake ``perf_counter`` that only a
+slow scripted trainer moves (10 s a training), so the decisions are exact and
+the tests take no real time.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autoglm.core import ConfigError, Engine
+from autoglm.core import runner as runner_module
+from autoglm.core.config import parse_duration
+from autoglm.plugins import FitResult, Float, hookimpl, testing
+
+TRAINING_S = 10.0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class SlowTrainer:
+    """Every fit takes 10 s of the fake clock and scores by the learning rate."""
+
+    clock: FakeClock
+
+    def fit(self, model: Any, data: Any, hparams: Any, on_epoch: Any = None, *, task: Any) -> FitResult:
+        self.clock.now += TRAINING_S
+        return FitResult(val_score=float(hparams["lr"]), best_epoch=1, epochs=1, state_dict=model.state_dict())
+
+    def evaluate(self, model: Any, data: Any, run: Any) -> Any:
+        import torch
+
+        model.eval()
+        with torch.no_grad():
+            return run(model, data)
+
+
+class SlowPlugin:
+    @hookimpl
+    def autoglm_register_trainers(self, register: Any) -> None:
+        register("slow", SlowTrainer, search_space={"lr": Float(0.001, 0.1, log=True)})
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    SlowTrainer.clock = fake
+    monkeypatch.setattr(runner_module, "time", types.SimpleNamespace(perf_counter=fake.perf_counter))
+    return fake
+
+
+def run(tmp_path: Path, budget: Any, *, selection: Any = False, trials: int = 100) -> Any:
+    config = testing.tiny_config(tmp_path / "run", models=["gcn"], budget=trials)
+    config.update(trainer={"name": "slow"}, time_budget=budget, selection=selection, pruning=False)
+    return testing.make_engine(SlowPlugin()).run(config)
+
+
+def test_the_search_stops_when_another_round_and_selection_would_not_fit(tmp_path: Path, clock: FakeClock) -> None:
+    # After trial 1 (t=10): 10 + 10 (a round) + 10 (selection's one re-training) = 30 < 35, so trial 2 runs;
+    # after it (t=20) 20 + 10 + 10 = 40 > 35: the search stops, and selection ends at t=30, inside the budget.
+    result = run(tmp_path, 35, selection={"top_k": 1, "seeds": 2})
+    assert len(result.trials) == 2
+    assert result.summary.time_budget == {"seconds": 35.0, "wall_s": 30.0, "stopped_by": "time", "stopped_at_s": 20.0}
+    assert clock.now == 30.0  # two trials and one selection re-training
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["time_budget"]["stopped_by"] == "time"
+
+
+def test_without_selection_the_budget_is_for_trials(tmp_path: Path, clock: FakeClock) -> None:
+    result = run(tmp_path, "1m")  # stops once t + 10 >= 60: after trial 5 (t=50)
+    assert len(result.trials) == 5 and clock.now == 50.0
+
+
+def test_the_trial_count_still_bounds_the_search(tmp_path: Path, clock: FakeClock) -> None:
+    result = run(tmp_path, "1h", trials=3)
+    assert len(result.trials) == 3 and result.summary.time_budget["stopped_by"] == "trials"
+
+
+def test_the_first_round_always_runs(tmp_path: Path, clock: FakeClock) -> None:
+    clock.now = 0.0
+    result = run(tmp_path, 1)
+    assert len(result.trials) == 1 and result.summary.time_budget["stopped_by"] == "time"
+
+
+def test_no_time_budget_is_recorded_without_one(tmp_path: Path, clock: FakeClock) -> None:
+    result = run(tmp_path, None, trials=2)
+    assert result.summary.time_budget is None and "time_budget" not in result.summary.to_dict()
+
+
+@pytest.mark.parametrize(("text", "seconds"), [(600, 600.0), ("90s", 90.0), ("10m", 600.0), ("1h30m", 5400.0),
+                                               ("2.5h", 9000.0), ("1 h 5 min", 3900.0), (12.5, 12.5)])
+def test_durations_read_as_users_write_them(text: Any, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["10 minutes", "", "m", "-5", 0, -1, True, "31d", 10**9])
+def test_a_bad_time_budget_is_a_config_error(tmp_path: Path, bad: Any) -> None:
+    config = testing.tiny_config(tmp_path / "run") | {"time_budget": bad}
+    with pytest.raises(ConfigError) as caught:
+        Engine(autoload=False).validate(config, check_data=False)
+    assert caught.value.path == "time_budget" and "such as 600, 90s, 10m or 1h30m" in str(caught.value)
