@@ -301,6 +301,8 @@ class MiniBatchTrainer(Protocol):
 
     #: ``"full"``, ``"mini"`` or ``"auto"`` (the trainer decides per run from the graph's size and the memory).
     batching: str
+    #: How it batches when it trains mini-batch (a saved run predicts big graphs the same way).
+    sampling: Sampling
 
     def batching_for(self, data: TaskData) -> str:
         """``"full"`` or ``"mini"``: how this trainer trains on ``data`` (``auto`` decides here, once per graph size)."""

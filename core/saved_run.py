@@ -30,7 +30,9 @@ from autoglm.core.engine import check_data_loader
 from autoglm.core.errors import ConfigError, DataError, UsageError, describe_os_error
 from autoglm.core.paths import absolute
 from autoglm.core import features
-from autoglm.core.protocols import Describable, FeaturedTask, PredictingTask, Predictions
+from autoglm.core.protocols import (
+    Describable, FeaturedTask, MiniBatchTrainer, PredictingTask, Predictions, SampledTask,
+)
 from autoglm.core.rundir import CONFIG, SUMMARY, RunDirectory, atomic_write_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -85,6 +87,20 @@ class SavedRun:
             return task_view(lambda: self.task.inference_data(raw, self.input_sizes), self.task_name, data.name)
         return task_view(lambda: self.task.inference_data(data, self.input_sizes), self.task_name, None)
 
+    def _batched(self, prepared: Any) -> Any:
+        """Data too big for one pass is predicted in chunks, as the run evaluated it: when the run's trainer
+        batches mini (or ``auto`` decides so for this data) and the task can, the task's sampled view."""
+        if not isinstance(self.task, SampledTask) or self.config.trainer is None:
+            return prepared
+        options = {**self.config.trainer.options, "device": "cpu"}  # predictions are made on the host
+        try:
+            trainer = self.engine.build("trainers", ComponentSpec(self.config.trainer.name, options))
+        except ConfigError:  # the trainer takes no device option, or no longer builds: predict whole
+            return prepared
+        if isinstance(trainer, MiniBatchTrainer) and trainer.batching_for(prepared) == "mini":
+            return self.task.sampled(prepared, trainer.sampling)
+        return prepared
+
     def _featured(self, prepared: Any) -> Any:
         """The trial's feature choice, applied to the data as the run applied it."""
         params = self.spec.get("task_params") or {}
@@ -135,7 +151,7 @@ class SavedRun:
         """Every item's prediction (rows as ``predictions.csv`` writes them, and tensors)."""
         import torch
 
-        prepared = self._featured(self.prepare(data))
+        prepared = self._batched(self._featured(self.prepare(data)))
         with torch.no_grad():
             try:
                 return self.task.predict(self.model, prepared)

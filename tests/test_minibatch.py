@@ -235,3 +235,23 @@ def test_a_mini_batch_run_end_to_end_through_the_cli(tmp_path: Path) -> None:
     with open(tmp_path / "again.csv", newline="") as handle:
         again = list(csv.DictReader(handle))
     assert [r["y_pred"] for r in again] == [r["y_pred"] for r in rows]
+
+
+def test_a_saved_mini_batch_run_predicts_in_chunks_as_it_evaluated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from autoglm.core import load_run
+    from autoglm.plugins_builtin.node_classification import NodeClassification
+
+    result = ENGINE.run(mini_config(tmp_path, search={"models": ["sage"]}))
+    seen: list[Any] = []
+    real = NodeClassification.predict
+
+    def spy(self: Any, model: Any, data: Any) -> Any:
+        seen.append(data.sampling)
+        return real(self, model, data)
+
+    monkeypatch.setattr(NodeClassification, "predict", spy)
+    labels = load_run(result.run_dir).predict()
+    assert seen == [Sampling((5, 3), 16)]  # the run's trainer options: batch_size 16, fan-outs [5, 3]
+    with open(result.run_dir / "predictions.csv", newline="") as handle:
+        written = [row["y_pred"] for row in csv.DictReader(handle)]
+    assert [str(v) for v in labels.tolist()] == written
