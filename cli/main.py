@@ -268,10 +268,14 @@ def validate(ctx: click.Context, config: Path, overrides: tuple[str, ...], load_
         chosen = resolved.selection
         click.echo(
             f"  selection: top {chosen.top_k} re-trained with {chosen.seeds} seeds each, best mean validation"
+            + (f"; ensemble of the best {chosen.ensemble} ({chosen.ensemble_weights} weights)" if chosen.ensemble > 1 else "")
             if chosen.enabled else "  selection: the single best trial"
         )
+        if resolved.time_budget is not None:
+            click.echo(f"  time:      the search stops in time for selection within {resolved.time_budget:g} s")
+        executor = resolved.executor.name if resolved.executor else "inline"
         click.echo(
-            f"  parallel:  {resolved.workers} worker process(es), population {resolved.population}"
+            f"  parallel:  {resolved.workers} trial(s) at once (executor {executor}), population {resolved.population}"
             + (" (off)" if resolved.population == 1 else " configurations per batched model")
             + f", torch threads {resolved.threads}" + (" (1 per trial process)" if resolved.threads == "auto" else "")
         )

@@ -74,7 +74,7 @@ class SearchSpec:
     training_space: dict[str, Any] = field(default_factory=dict)
     #: Overrides of the task's own tunables (its head), shared by every model.
     task_space: dict[str, Any] = field(default_factory=dict)
-    #: Whether ``models`` is the engine's default (every model serving the task), not the config's own list:
+    #: Whether ``models`` is the engine's default (every model registered with ``default_search``), not the config's own list:
     #: a default may be narrowed to what the run can train (mini-batch: models that can sample).
     defaulted: bool = field(default=False, compare=False)
 

@@ -78,7 +78,7 @@ class Engine:
         settings = LoadSettings.from_env(autoload=autoload, builtins=builtins, strict=strict, env=env)
         switches = {k: v for k, v in (os.environ if env is None else env).items() if k.startswith("AUTOGLM_")}
         #: How to build an equal engine in another process (a Ray worker): this one's arguments and switches.
-        self.recipe = EngineRecipe(tuple(plugins), autoload, builtins, strict, switches)
+        self.recipe = EngineRecipe(plugins, autoload, builtins, strict, switches)
         self._loader = PluginLoader(self._pm, settings)
         self._plugins = self._loader.load_all(plugins)
         self._registries = {kind: Registry(kind) for kind in KINDS}

@@ -43,9 +43,8 @@ from autoglm.core import features
 from autoglm.core.data import load_data, task_view
 from autoglm.core.paths import absolute
 from autoglm.core.protocols import (
-    Candidate, Closeable, CrossValidatedTask, Describable, EnsemblingTask, Executor, FeaturedTask, FitResult, MiniBatchTrainer, Objective,
-    PopulationTask,
-    PredictingTask, Predictions, SampledTask, WritesFiles,
+    Candidate, Closeable, CrossValidatedTask, Describable, EnsemblingTask, Executor, FeaturedTask, FitResult,
+    MiniBatchTrainer, Objective, PopulationTask, PredictingTask, Predictions, SampledTask, WritesFiles,
 )
 from autoglm.core.pruning import SuccessiveHalvingPruner
 from autoglm.core.replay import describe_point, key_of, same_candidate
@@ -144,7 +143,7 @@ class Runner:
         self._stop_told = False
         #: Selection's contenders left out as outside the noise band (trial, model, score, why).
         self._skipped: list[dict[str, Any]] = []
-        #: When this session's search started (``time_budget`` counts from here), and whether time stopped it.
+        #: When this session's run started (``time_budget`` counts from here), and when time stopped the search.
         self._clock = time.perf_counter()
         self._time_up: float | None = None
 
@@ -1126,8 +1125,7 @@ class Runner:
         self, record: TrialRecord, state_dict: Mapping[str, Any] | None, *, predictions: bool = False
     ) -> tuple[float, Any]:
         """The objective's metric on the test split for one set of weights (and the task's prediction rows)."""
-        model = self._build_model(record.model, record.model_params, record.task_params)
-        model.load_state_dict(state_dict)
+        model = self._loaded(record, state_dict)
         key = f"test_{self.objective.metric}"
 
         def score(model: Any, data: Any) -> tuple[float, Any]:

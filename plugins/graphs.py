@@ -8,6 +8,7 @@ not deep inside torch. Imports torch only when called.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Sequence
 
 from autoglm.core.errors import DataError
@@ -188,3 +189,21 @@ def degree_profile(data: Any) -> Any:
     from torch_geometric.transforms import LocalDegreeProfile
 
     return LocalDegreeProfile()(data.clone()).x.float()
+
+
+def check_fanouts(fanouts: Any) -> list[int]:
+    """``fanouts`` as a list of ints, each ``-1`` (every neighbour) or ``>= 1``; a ValueError says what is wrong."""
+    valid = "a non-empty list of ints, one per hop, each -1 (every neighbour) or >= 1 (at most that many)"
+    if isinstance(fanouts, (str, bytes)) or not isinstance(fanouts, Sequence):
+        raise ValueError(f"fanouts must be {valid}; got {fanouts!r}")
+    if len(fanouts) == 0:
+        raise ValueError(f"fanouts is empty; it must be {valid}")
+    out = []
+    for hop, fanout in enumerate(fanouts):
+        if isinstance(fanout, bool) or not isinstance(fanout, numbers.Integral):
+            raise ValueError(
+                f"fanouts[{hop}] is {fanout!r} ({type(fanout).__name__}), not an int; fanouts must be {valid}")
+        if fanout != -1 and fanout < 1:
+            raise ValueError(f"fanouts[{hop}] is {int(fanout)}; fanouts must be {valid}")
+        out.append(int(fanout))
+    return out

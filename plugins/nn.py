@@ -301,6 +301,16 @@ class MemberAdam:
                 param.add_(update)
 
 
+def normalised_weights(models: Sequence[Any], weights: Sequence[float]) -> list[float]:
+    """An ensemble's weights summing to 1; a ValueError unless there is one non-negative weight per model."""
+    if not models or len(models) != len(weights):
+        raise ValueError(f"an ensemble needs one weight per model, got {len(models)} models and {len(weights)} weights")
+    total = float(sum(weights))
+    if total <= 0 or any(w < 0 for w in weights):
+        raise ValueError(f"ensemble weights must be non-negative with a positive sum, got {list(weights)}")
+    return [float(w) / total for w in weights]
+
+
 class ProbabilityEnsemble(torch.nn.Module):
     """Several classifiers as one: the weighted mean of their class probabilities, returned as its logarithm.
 
@@ -311,13 +321,8 @@ class ProbabilityEnsemble(torch.nn.Module):
 
     def __init__(self, models: Sequence[torch.nn.Module], weights: Sequence[float]) -> None:
         super().__init__()
-        if not models or len(models) != len(weights):
-            raise ValueError(f"an ensemble needs one weight per model, got {len(models)} models and {len(weights)} weights")
-        total = float(sum(weights))
-        if total <= 0 or any(w < 0 for w in weights):
-            raise ValueError(f"ensemble weights must be non-negative with a positive sum, got {list(weights)}")
         self.members = torch.nn.ModuleList(models)
-        self.weights = [float(w) / total for w in weights]
+        self.weights = normalised_weights(models, weights)
 
     def forward(self, *args: Any, **kwargs: Any) -> Tensor:
         mixed: Tensor | None = None

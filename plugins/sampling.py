@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import numbers
 import time
 from typing import Any, Sequence
 
@@ -44,27 +43,12 @@ from torch_geometric.sampler import (
 )
 from torch_geometric.sampler.neighbor_sampler import edge_sample, node_sample
 
+from autoglm.plugins.graphs import check_fanouts
+
 log = logging.getLogger(__name__)
 
 _UNSEEN = torch.iinfo(torch.long).max  # "no local id yet"; the largest value, so scatter-amin overwrites it
 
-
-def check_fanouts(fanouts: Any) -> list[int]:
-    """``fanouts`` as a list of ints, each ``-1`` (every neighbour) or ``>= 1``; a ValueError says what is wrong."""
-    valid = "a non-empty list of ints, one per hop, each -1 (every neighbour) or >= 1 (at most that many)"
-    if isinstance(fanouts, (str, bytes)) or not isinstance(fanouts, Sequence):
-        raise ValueError(f"fanouts must be {valid}; got {fanouts!r}")
-    if len(fanouts) == 0:
-        raise ValueError(f"fanouts is empty; it must be {valid}")
-    out = []
-    for hop, fanout in enumerate(fanouts):
-        if isinstance(fanout, bool) or not isinstance(fanout, numbers.Integral):
-            raise ValueError(
-                f"fanouts[{hop}] is {fanout!r} ({type(fanout).__name__}), not an int; fanouts must be {valid}")
-        if fanout != -1 and fanout < 1:
-            raise ValueError(f"fanouts[{hop}] is {int(fanout)}; fanouts must be {valid}")
-        out.append(int(fanout))
-    return out
 
 
 class UniformNeighborSampler(BaseSampler):
@@ -331,14 +315,16 @@ def node_loader(
 def link_loader(
     data: Any, edge_label_index: Any, fanouts: Sequence[int], *, batch_size: int, shuffle: bool,
     edge_label: Tensor | None = None, neg_sampling: NegativeSampling | str | None = None,
+    samplers: SamplerCache | None = None,
 ) -> LinkLoader:
     """PyG's LinkLoader over the links ``edge_label_index`` (None for every edge) with :func:`neighbor_sampler`.
 
     With binary ``neg_sampling`` negatives get label 0; PyG shifts given labels by
     one when they start at 0, and uses float ones when ``edge_label`` is None.
-    Always ``num_workers=0`` (see :func:`node_loader`).
+    ``samplers`` (a cache of this graph's samplers) saves building one. Always ``num_workers=0`` (see
+    :func:`node_loader`).
     """
-    sampler = neighbor_sampler(data, fanouts)
+    sampler = samplers.get(fanouts) if samplers is not None else neighbor_sampler(data, fanouts)
     neg_sampling = NegativeSampling.cast(neg_sampling)
     if isinstance(sampler, UniformNeighborSampler):
         _check_negative_sampling(neg_sampling)  # fail when the loader is built, not at its first batch

@@ -92,7 +92,7 @@ class FullBatchTrainer:
         self.max_epochs, self.patience, self.amp = max_epochs, patience, amp
         if batching not in ("full", "mini", "auto"):
             raise ValueError(f"batching must be full, mini or auto, got {batching!r}")
-        from autoglm.plugins.sampling import check_fanouts
+        from autoglm.plugins.graphs import check_fanouts  # no torch: options are checked at validation
 
         fanouts = check_fanouts(fanouts)
         if batch_size < 1:

@@ -82,9 +82,6 @@ class RayExecutor:
         self._task: Any = None
         self._running: dict[Any, int] = {}
 
-    def describe(self) -> dict[str, Any]:
-        return {"address": self.address or "local", "cpus_per_trial": self.cpus, "gpus_per_trial": self.gpus}
-
     def open(self, job: TrialJob, workers: int) -> None:
         import ray
 

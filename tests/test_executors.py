@@ -298,3 +298,16 @@ def test_ray_runs_trials_on_the_cluster_the_config_names_and_leaves_it_running(t
             head.kill()
         log.close()
         shutil.rmtree(short, ignore_errors=True)
+
+
+def test_a_hosts_own_graph_travels_with_the_job(tmp_path: Path) -> None:
+    """``data: given``: a worker that rebuilds the run (from a pickled job) trains on the host's graph."""
+    graph = testing.tiny_graph(seed=3)
+    config = config_for(tmp_path / "given", "pickling", budget=2)
+    del config["data"]
+    testing.make_engine(PicklingPlugin()).run(config, data=graph)
+    inline = config_for(tmp_path / "inline", "inline", budget=2)
+    del inline["data"]
+    Engine(autoload=False).run(inline, data=graph)
+    assert without_times(records(tmp_path / "given")) == without_times(records(tmp_path / "inline"))
+    assert PicklingExecutor.seen["units"] >= 1

@@ -218,16 +218,17 @@ class LinkPrediction:
         positives then its negatives), ``edge_label`` (1 / 0) and ``n_id``. The negatives come drawn as the full
         batch draws them (same call, same stream), so a seeded epoch sees the same negatives either way."""
         import torch
-        from torch_geometric.loader import LinkLoader
+
+        from autoglm.plugins.sampling import link_loader
 
         assert data.sampling is not None and data.samplers is not None
         size, count, drawn = data.sampling.batch_size, positives.size(1), negatives.size(1)
         order = torch.randperm(count)
         pairs = torch.cat([positives.cpu()[:, order], negatives.cpu()], dim=1)
         labels = torch.cat([torch.ones(count), torch.zeros(drawn)])
-        loader = LinkLoader(
-            data.graph(), link_sampler=data.samplers.get(data.sampling.fanouts), edge_label_index=pairs,
-            edge_label=labels, num_workers=0,
+        loader = link_loader(  # batches are cut here (positives and negatives apart), so only loader(index) is used
+            data.graph(), pairs, data.sampling.fanouts, batch_size=size, shuffle=False, edge_label=labels,
+            samplers=data.samplers,
         )
         for start in range(0, count, size):
             index = torch.cat([

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from autoglm.plugins.nn import normalised_weights
+
 
 class LinkScorer(torch.nn.Module):
     """Node embeddings from the encoder; a node pair's logit from its two embeddings.
@@ -40,11 +42,8 @@ class LinkEnsemble(torch.nn.Module):
 
     def __init__(self, models: list[torch.nn.Module], weights: list[float]) -> None:
         super().__init__()
-        total = float(sum(weights))
-        if not models or len(models) != len(weights) or total <= 0 or any(w < 0 for w in weights):
-            raise ValueError(f"an ensemble needs one non-negative weight per model, got {len(models)} models, weights {weights}")
         self.members = torch.nn.ModuleList(models)
-        self.weights = [float(w) / total for w in weights]
+        self.weights = normalised_weights(models, weights)
 
     def encode(self, x: Tensor, edge_index: Tensor) -> list[Tensor]:
         return [model.encode(x, edge_index) for model in self.members]
