@@ -12,7 +12,7 @@ run's ``summary.json`` (``test.accuracy``, with ``test.accuracy_std`` when the
 run reports one: robust selection retrained the selected configuration with
 several seeds, and the figure is the mean over them). Then the aggregate over
 seeds (mean +- std test accuracy, mean and max wall time) and PASS/FAIL against
-the targets: mean test accuracy >= 0.835 over 5 search seeds, and every search
+the targets (issue 15): mean test accuracy >= 0.850 over 5 search seeds, and every search
 <= 600 s of wall time (the targets are for 2 CPU cores).
 
 Judge search-space changes by the mean over several seeds, never by one seed:
@@ -42,7 +42,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "examples" / "cora.yaml"
-TARGET_TEST = 0.835  # mean test accuracy over the search seeds
+TARGET_TEST = 0.850  # mean test accuracy over the search seeds
 TARGET_WALL_S = 600.0  # each search, on 2 CPU cores
 
 
@@ -77,6 +77,8 @@ def one_search(config: Path, overrides: list[str], seed: int, out: Path, show_tr
         "val_mean": None if best.get("val_mean") is None else float(best["val_mean"]),
         "test": float(test["score"]),
         "test_std": None if test.get("score_std") is None else float(test["score_std"]),
+        # selection.ensemble set: the ensemble's scores beside the single best's
+        "ensemble": (summary.get("selection") or {}).get("ensemble_result"),
     }
 
 
@@ -116,7 +118,16 @@ def main() -> None:
                 f"[{format_params(row['params'])}]  val {val}  test {test}",
                 flush=True,
             )
+            if row["ensemble"]:
+                ens = row["ensemble"]
+                print(f"        ensemble of {len(ens['members'])} ({ens['weights']}): val {ens['val_score']:.4f}, "
+                      f"test {ens['test_score']:.4f}", flush=True)
 
+    ensembles = [r["ensemble"] for r in rows if r["ensemble"]]
+    if ensembles:
+        ens_mean, ens_std = mean_std([float(e["test_score"]) for e in ensembles])
+        print(f"ensembles over {len(ensembles)} search seed(s): test {ens_mean:.4f} +- {ens_std:.4f} "
+              f"(the single best's below; the targets are judged on what the run reports first, the single best)")
     test_mean, test_std = mean_std([r["test"] for r in rows])
     val_mean, val_std = mean_std([r["val"] for r in rows])
     reseeded = [r["val_mean"] for r in rows if r["val_mean"] is not None]

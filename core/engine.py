@@ -250,7 +250,10 @@ class Engine:
                     path=f"search.space.{name}",
                 )
             component = models.get(name)
-            _check_space_keys(params, component.search_space, f"model {name!r}", src, f"search.space.{name}")
+            # Any option of the factory, not only the default space's: a config may set or open what the
+            # default search leaves at the factory's default (a model's design options, GAT's heads).
+            accepted = {**{key: None for key in component.option_names()}, **component.search_space}
+            _check_space_keys(params, accepted, f"model {name!r}", src, f"search.space.{name}")
             check_space_values(component, params, source=src, path=f"search.space.{name}")
         trainer = self.component("trainers", config.trainer.name)
         _check_space_keys(

@@ -325,6 +325,20 @@ class LayerwiseModule(Protocol):
 
 
 @runtime_checkable
+class WeightDecayGroups(Protocol):
+    """A model (or a module inside one) whose parts want their own weight decay.
+
+    GCNII, for one, decays its convolutions by 0.01 and its linear maps by the trial's rate (Chen et al.
+    2020); one rate for both costs it accuracy. ``parameter_groups`` returns ``torch.optim`` parameter groups
+    (``{"params": [...], "weight_decay": ...}``); a trainer gives every parameter no group claims the trial's
+    ``weight_decay``.
+    """
+
+    def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """Parameter groups for the optimizer, given the trial's ``weight_decay``."""
+
+
+@runtime_checkable
 class Trainer(Protocol):
     """Trains one model per trial, on whatever the task asks.
 

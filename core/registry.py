@@ -67,7 +67,7 @@ class Component:
     #: Models only: ``population(in_channels, out_channels, members)`` builds one batched module
     #: training several configurations at once (see :class:`autoglm.plugins.nn.PopulationModel`).
     population: Callable[..., Any] | None = None
-    #: Models only: ``population_key(params)``; members whose keys are equal can share one population.
+    #: Models only: ``population_key(params)``; members whose keys are equal can share one population (None: trains alone).
     population_key: Callable[[Mapping[str, Any]], Any] | None = None
     #: Models only: the tasks the model serves (None: every task, the default for a node encoder).
     tasks: tuple[str, ...] | None = None

@@ -473,10 +473,11 @@ class Runner:
         if component.population_key is None:
             return (candidate.model,)
         try:
-            return (candidate.model, component.population_key(dict(candidate.model_params)))
+            key = component.population_key(dict(candidate.model_params))
         except Exception as exc:  # a plugin bug must not end the search: the candidate trains alone
             self._say_once(f"key-{candidate.model}", logging.WARNING, "population_key of model %r failed (%s): training alone", candidate.model, exc)
             return None
+        return None if key is None else (candidate.model, key)
 
     def _run_unit(self, unit: "_Unit") -> tuple[list[Any], list[tuple[int, int, dict[str, float], str]]]:
         """Train one unit (in a worker process when ``unit.remote``): its records and fits, and the epoch

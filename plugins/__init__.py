@@ -57,6 +57,7 @@ from autoglm.core.protocols import (
     TaskData,
     Trainer,
     Tuner,
+    WeightDecayGroups,
     WritesFiles,
 )
 from autoglm.core.events import PHASES, RunEvents
@@ -121,6 +122,7 @@ __all__ = [
     "Tuner",
     "WorkerLost",
     "WorkerPool",
+    "WeightDecayGroups",
     "WritesFiles",
     "hookimpl",
     "is_out_of_memory",

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["LayerStack", "MemberAdam", "NormalisedGraph", "PopulationModel", "ProbabilityEnsemble", "SparseInputDropout"]
+__all__ = ["MemberAdam", "NormalisedGraph", "PopulationModel", "ProbabilityEnsemble", "SparseInputDropout"]
 
 
 class NormalisedGraph:
@@ -333,22 +333,3 @@ class ProbabilityEnsemble(torch.nn.Module):
             mixed = proba if mixed is None else mixed + proba
         assert mixed is not None
         return torch.log(mixed.clamp_min(1e-12))
-
-
-class LayerStack(torch.nn.Module):
-    """A model that is its ``convs`` applied in turn through :meth:`layer`: ``forward`` and ``layer_count``
-    written once, so the model is a :class:`autoglm.plugins.LayerwiseModule` (exact chunked inference on big
-    graphs, :mod:`autoglm.plugins.minibatch`). Subclasses set ``self.convs`` and define ``layer``."""
-
-    convs: torch.nn.ModuleList
-
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        for index in range(len(self.convs)):
-            x = self.layer(index, x, edge_index)
-        return x
-
-    def layer_count(self) -> int:
-        return len(self.convs)
-
-    def layer(self, index: int, x: Tensor, edge_index: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError

@@ -17,7 +17,8 @@ import re
 from typing import Annotated, Any, Callable, Literal, Mapping, Sequence
 
 from autoglm.plugins import (
-    Between, EpochCallback, FitResult, Float, SampledTask, Sampling, Task, TaskData, TrialError, hookimpl,
+    Between, EpochCallback, FitResult, Float, SampledTask, Sampling, Task, TaskData, TrialError, WeightDecayGroups,
+    hookimpl,
 )
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,22 @@ BatchSize = Annotated[int, Between(1, 100_000_000)]
 AUTO_MEMORY_SHARE = 0.5
 #: The widest hidden layer the default spaces search, for the full-batch memory estimate.
 ESTIMATE_WIDTH = 256
+
+
+def parameter_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
+    """Adam's parameter groups: those of every :class:`~autoglm.plugins.WeightDecayGroups` module in ``model``
+    (a task's wrapper around the encoder included), then one group of the rest at the trial's ``weight_decay``."""
+    groups: list[dict[str, Any]] = []
+    claimed: set[int] = set()
+    for module in model.modules():
+        if isinstance(module, WeightDecayGroups):
+            for group in module.parameter_groups(weight_decay):
+                params = [p for p in group["params"] if id(p) not in claimed]
+                claimed.update(id(p) for p in params)
+                if params:
+                    groups.append({**group, "params": params})
+    rest = [p for p in model.parameters() if id(p) not in claimed]
+    return groups + ([{"params": rest}] if rest or not groups else [])
 
 
 def resolve_device(device: str) -> str:
@@ -152,7 +169,7 @@ class FullBatchTrainer:
         self._task = task
         data = self._view(data, task)
         model = model.to(self.device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        optimizer = torch.optim.Adam(parameter_groups(model, weight_decay), lr=lr, weight_decay=weight_decay)
         autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.amp)
         objective = task.objective
         key, train_key = objective.key, f"train_{objective.metric}"

@@ -357,7 +357,7 @@ CASES = [
     ),
     case(
         "space-unknown-parameter", 2,
-        ("{cfg}: search.space.gcn.hiden:", "unknown search parameter 'hiden'", "accepted: dropout, hidden, layers",
+        ("{cfg}: search.space.gcn.hiden:", "unknown search parameter 'hiden'", "accepted: activation, dropout, hidden, input_dropout, jk, layers",
          "did you mean 'hidden'?"),
         edit={"search": {"models": ["gcn"], "space": {"gcn": {"hiden": 32}}}},
     ),

@@ -244,7 +244,9 @@ def test_components_json() -> None:
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert {"gcn", "gat"} <= set(rows)
     assert rows["gcn"]["kind"] == "models"
-    assert rows["gcn"]["options"] == ["dropout", "hidden", "layers"]
+    assert rows["gcn"]["options"] == [
+        "activation", "dropout", "hidden", "input_dropout", "jk", "layers", "norm", "post_layers", "pre_layers", "residual",
+    ]
     assert rows["gcn"]["search_space"] == ["dropout", "hidden", "layers"]
 
 

@@ -275,7 +275,8 @@ CASES = [
     ),
     pytest.param(
         put("search.space", {"gcn": {"hiden": {"int": [16, 64]}}}), "load", "search.space.gcn.hiden",
-        ["unknown search parameter 'hiden'", "accepted: dropout, hidden, layers", "did you mean 'hidden'?", "model 'gcn'"],
+        ["unknown search parameter 'hiden'", "accepted: activation, dropout, hidden, input_dropout, jk, layers, norm, post_layers, pre_layers, residual",
+         "did you mean 'hidden'?", "model 'gcn'"],
         id="space-unknown-parameter",
     ),
     pytest.param(

@@ -90,3 +90,26 @@ def test_registering_default_search_takes_a_bool() -> None:
 
     with pytest.raises(PluginError, match="default_search must be True or False, got 'no'"):
         make_engine(Plugin())
+
+
+def test_gcnii_decays_its_convolutions_at_the_papers_rate(engine: Engine) -> None:
+    """Chen et al. decay the convolutions by 0.01 and the linear maps by 5e-4: the trainer's Adam gets both groups,
+    also when a task wraps the encoder, and every other parameter at the trial's rate."""
+    from autoglm.plugins import WeightDecayGroups
+    from autoglm.plugins_builtin.cuda_trainer import parameter_groups
+
+    build = engine.component("models", "gcnii").factory
+    model = build(8, 3, layers=4, hidden=16)
+    assert isinstance(model, WeightDecayGroups)
+    head = torch.nn.Linear(3, 2)
+    wrapped = torch.nn.Sequential(model, head)
+    groups = parameter_groups(wrapped, 5e-4)
+    rates = [(g.get("weight_decay"), len(g["params"])) for g in groups]
+    assert rates == [(0.01, 4), (5e-4, 4), (None, 2)]  # 4 GCN2Conv weights; lin_in and lin_out; the head (Adam's default)
+    assert sum(len(g["params"]) for g in groups) == len(list(wrapped.parameters()))
+    optimizer = torch.optim.Adam(groups, lr=0.01, weight_decay=5e-4)
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.01, 5e-4, 5e-4]
+    uniform = parameter_groups(build(8, 3, layers=4, hidden=16, conv_weight_decay=None), 1e-3)
+    assert [g["weight_decay"] for g in uniform] == [1e-3, 1e-3]
+    plain = torch.nn.Linear(4, 2)
+    assert parameter_groups(plain, 5e-4) == [{"params": list(plain.parameters())}]

@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
 from torch_geometric.nn import GATConv
 
-from autoglm.plugins.nn import LayerStack, SparseInputDropout
+from autoglm.plugins.design import Design
+from autoglm.plugins.stack import DesignedStack, designed_stack
 
 
-class GAT(LayerStack):
-    def __init__(
-        self, in_channels: int, out_channels: int, *, hidden: int, heads: int, layers: int, dropout: float
-    ) -> None:
-        super().__init__()
-        convs = []
-        width = in_channels
-        for _ in range(layers - 1):
-            convs.append(GATConv(width, hidden, heads=heads, dropout=dropout))
-            width = hidden * heads
-        convs.append(GATConv(width, out_channels, heads=1, concat=False, dropout=dropout))
-        self.convs = torch.nn.ModuleList(convs)
-        # Input dropout over the non-zero features only: same model, a fraction of the cost on
-        # sparse bag-of-words features (no parameters, so the state_dict is unchanged).
-        self.input_dropout = SparseInputDropout(dropout)
-        self.dropout = dropout
+def build_module(
+    in_channels: int, out_channels: int, *, hidden: int, heads: int, layers: int, dropout: float, design: Design,
+) -> DesignedStack:
+    """Multi-head GATConv layers (``hidden`` units per head, concatenated); an output convolution has one head.
 
-    def layer(self, index: int, x: Tensor, edge_index: Tensor) -> Tensor:
-        """Layer ``index`` with the dropout before it and the ELU after it (none after the last)."""
-        x = self.input_dropout(x) if index == 0 else F.dropout(x, p=self.dropout, training=self.training)
-        x = self.convs[index](x, edge_index)
-        return F.elu(x) if index < len(self.convs) - 1 else x
+    ``dropout`` is also the attention-coefficient dropout. Layer-wise (exact chunked inference) unless ``jk``.
+    """
+
+    def conv(width: int, last: bool) -> GATConv:
+        if last:
+            return GATConv(width, out_channels, heads=1, concat=False, dropout=dropout)
+        return GATConv(width, hidden, heads=heads, dropout=dropout)
+
+    # Sparse input: GATConv's first step is a linear map, which takes the CSR copy of sparse features.
+    return designed_stack(
+        in_channels, out_channels, layerwise=True, width=hidden * heads, layers=layers, dropout=dropout,
+        design=design, conv=conv, sparse_input=True,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Mapping, Sequence
 
 from autoglm.plugins import Between, Float, Int, hookimpl
+from autoglm.plugins.design import OFF, Activation, Design, ExtraLayers, InputDropout, Jk, Norm, design_from
 
 #: The default space, from the literature and measured on Cora (bench/search.py):
 #: - layers: 2, as in Kipf & Welling (their appendix B: deeper GCNs do no better on the
@@ -16,6 +17,9 @@ from autoglm.plugins import Between, Float, Int, hookimpl
 #: - dropout: 0.5..0.8, from the paper's 0.5 to Shchur et al.'s tuned 0.8 (their range:
 #:   0.2..0.8); with 64 or 256 units 0.8 beat 0.5 on Cora.
 #: The trainer's ``lr`` and ``weight_decay`` ranges are in ``cuda_trainer.SEARCH_SPACE``.
+#: The shared design options (residual, jk, norm, input_dropout, activation, pre/post layers; see
+#: autoglm.plugins.design) stay off: opened one at a time in the Cora search (bench/search.py, seeds 0-2),
+#: none earned a place (README, "The models' design space"); a config opens them under search.space.
 SEARCH_SPACE = {
     "hidden": Int(32, 256, log=True),
     "layers": 2,
@@ -30,19 +34,35 @@ Dropout = Annotated[float, Between(0, 1, high_open=True)]
 
 
 def build_gcn(
-    in_channels: int, out_channels: int, *, hidden: Hidden = 64, layers: Layers = 2, dropout: Dropout = 0.5
+    in_channels: int,
+    out_channels: int,
+    *,
+    hidden: Hidden = 64,
+    layers: Layers = 2,
+    dropout: Dropout = 0.5,
+    residual: bool = False,
+    jk: Jk = "none",
+    norm: Norm = "none",
+    input_dropout: InputDropout = None,
+    activation: Activation = "relu",
+    pre_layers: ExtraLayers = 0,
+    post_layers: ExtraLayers = 0,
 ) -> Any:
-    """Graph convolutional network: stacked GCNConv layers with ReLU and dropout."""
+    """Graph convolutional network: stacked GCNConv layers with ReLU and dropout, in the shared design space
+    (:mod:`autoglm.plugins.design`; every option off is Kipf & Welling's GCN)."""
     if layers < 1:
         raise ValueError(f"layers must be at least 1, got {layers}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+    design = Design(residual, jk, norm, input_dropout, activation, pre_layers, post_layers).check()
     from autoglm.plugins_builtin.gcn.model import GCN
 
-    return GCN(in_channels, out_channels, hidden=hidden, layers=layers, dropout=dropout)
+    return GCN(in_channels, out_channels, hidden=hidden, layers=layers, dropout=dropout, design=design)
 
 
 _DEFAULTS = {"hidden": 64, "layers": 2, "dropout": 0.5}
+#: A population batches plain GCNs only: the design options at these values.
+_PLAIN = {**OFF, "activation": "relu"}
 
 
 def build_gcn_population(in_channels: int, out_channels: int, members: Sequence[Mapping[str, Any]]) -> Any:
@@ -56,10 +76,13 @@ def build_gcn_population(in_channels: int, out_channels: int, members: Sequence[
         raise ValueError("a population needs at least one member")
     resolved = []
     for i, params in enumerate(members):
-        unknown = sorted(set(params) - set(_DEFAULTS))
+        unknown = sorted(set(params) - set(_DEFAULTS) - set(_PLAIN))
         if unknown:
-            raise ValueError(f"member {i}: unknown GCN parameters {unknown}; accepted: {sorted(_DEFAULTS)}")
-        full = {**_DEFAULTS, **params}
+            raise ValueError(f"member {i}: unknown GCN parameters {unknown}; accepted: {sorted(_DEFAULTS) + sorted(_PLAIN)}")
+        designed = {k: v for k, v in params.items() if k in _PLAIN and v != _PLAIN[k]}
+        if designed:
+            raise ValueError(f"member {i}: a GCN population batches plain GCNs only, got {designed}")
+        full = {**_DEFAULTS, **{k: v for k, v in params.items() if k in _DEFAULTS}}
         layers, dropout, hidden = int(full["layers"]), float(full["dropout"]), int(full["hidden"])
         if layers < 1:
             raise ValueError(f"member {i}: layers must be at least 1, got {layers}")
@@ -79,15 +102,17 @@ def build_gcn_population(in_channels: int, out_channels: int, members: Sequence[
     )
 
 
-def gcn_population_key(params: Mapping[str, Any]) -> tuple[int, int]:
+def gcn_population_key(params: Mapping[str, Any]) -> tuple[int, int] | None:
     """GCNs of equal depth and widths within one power of two share a population.
 
     Why the width octave: a population pads every member to its widest, so
     mixing 32 and 256 units would make the narrow members cost as much as the
     wide one (on Cora, 8 members of widths 34..156 trained no faster batched
     than alone, while 8 of width 64 trained 2.4x faster). Within an octave the
-    padding costs at most 2x, about 1.3x on average.
+    padding costs at most 2x, about 1.3x on average. A GCN with any design option on trains alone (None).
     """
+    if not design_from(params, "relu").is_off("relu"):
+        return None
     layers = int(params.get("layers", _DEFAULTS["layers"]))
     hidden = int(params.get("hidden", _DEFAULTS["hidden"]))
     return layers, (hidden.bit_length() if layers > 1 else 0)

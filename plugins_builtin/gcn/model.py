@@ -2,32 +2,30 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from typing import Any
+
 from torch import Tensor
 from torch_geometric.nn import GCNConv
 
-from autoglm.plugins.nn import NormalisedGraph, SparseInputDropout
+from autoglm.plugins.design import Design
+from autoglm.plugins.nn import NormalisedGraph
+from autoglm.plugins.stack import DesignedStack
 
 
-class GCN(torch.nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, *, hidden: int, layers: int, dropout: float) -> None:
-        super().__init__()
-        sizes = [in_channels] + [hidden] * (layers - 1) + [out_channels]
+class GCN(DesignedStack):
+    """GCNConv layers in a :class:`~autoglm.plugins.stack.DesignedStack`; with the design off, Kipf & Welling's GCN."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, *, hidden: int, layers: int, dropout: float, design: Design | None = None,
+    ) -> None:
         # The normalisation is computed once per graph by NormalisedGraph (not cached=True, which
         # would keep the first graph's for every later one: wrong for batches of graphs).
-        self.convs = torch.nn.ModuleList(GCNConv(a, b, normalize=False) for a, b in zip(sizes[:-1], sizes[1:]))
+        super().__init__(
+            in_channels, out_channels, width=hidden, layers=layers, dropout=dropout,
+            design=design or Design(), sparse_input=True,
+            conv=lambda width, last: GCNConv(width, out_channels if last else hidden, normalize=False),
+        )
         self.normalised = NormalisedGraph()
-        # Input dropout over the non-zero features only: same model, a fraction of the cost on
-        # sparse bag-of-words features (no parameters, so the state_dict is unchanged).
-        self.input_dropout = SparseInputDropout(dropout)
-        self.dropout = dropout
 
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        index, weight = self.normalised(edge_index, x.size(0), x.dtype)
-        for i, conv in enumerate(self.convs):
-            x = self.input_dropout(x) if i == 0 else F.dropout(x, p=self.dropout, training=self.training)
-            x = conv(x, index, weight)
-            if i < len(self.convs) - 1:
-                x = F.relu(x)
-        return x
+    def graph(self, x: Tensor, edge_index: Tensor) -> tuple[Any, ...]:
+        return self.normalised(edge_index, x.size(0), x.dtype)

@@ -35,8 +35,13 @@ def build_gcnii(
     alpha: Annotated[float, Between(0, 1)] = 0.1,
     theta: Annotated[float, Between(0, 100, low_open=True)] = 0.5,
     dropout: Annotated[float, Between(0, 1, high_open=True)] = 0.6,
+    conv_weight_decay: Annotated[float, Between(0, 1)] | None = 0.01,
 ) -> Any:
-    """GCNII: a linear map in, ``layers`` GCN2Conv layers with initial residual and identity mapping, a linear map out."""
+    """GCNII: a linear map in, ``layers`` GCN2Conv layers with initial residual and identity mapping, a linear map out.
+
+    ``conv_weight_decay`` is the paper's weight decay on the convolutions (0.01 on Cora), apart from the
+    trial's ``weight_decay`` on the linear maps; null applies the trial's to both.
+    """
     if layers < 1 or hidden < 1:
         raise ValueError(f"layers and hidden must be positive, got {layers} and {hidden}")
     if not 0.0 <= alpha <= 1.0:
@@ -45,7 +50,10 @@ def build_gcnii(
         raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
     from autoglm.plugins_builtin.gcnii.model import GCNII
 
-    return GCNII(in_channels, out_channels, layers=layers, hidden=hidden, alpha=alpha, theta=theta, dropout=dropout)
+    return GCNII(
+        in_channels, out_channels, layers=layers, hidden=hidden, alpha=alpha, theta=theta, dropout=dropout,
+        conv_weight_decay=conv_weight_decay,
+    )
 
 
 @hookimpl

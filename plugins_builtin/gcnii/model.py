@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -14,9 +16,11 @@ class GCNII(torch.nn.Module):
     """Chen et al.'s model: dropout, Linear + ReLU, then per layer dropout, GCN2Conv(x, x0) + ReLU, then dropout, Linear."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, *, layers: int, hidden: int, alpha: float, theta: float, dropout: float
+        self, in_channels: int, out_channels: int, *, layers: int, hidden: int, alpha: float, theta: float, dropout: float,
+        conv_weight_decay: float | None = None,
     ) -> None:
         super().__init__()
+        self.conv_weight_decay = conv_weight_decay
         self.lin_in = torch.nn.Linear(in_channels, hidden)
         self.convs = torch.nn.ModuleList(
             GCN2Conv(hidden, alpha, theta, layer + 1, shared_weights=True, normalize=False) for layer in range(layers)
@@ -24,6 +28,13 @@ class GCNII(torch.nn.Module):
         self.lin_out = torch.nn.Linear(hidden, out_channels)
         self.normalised = NormalisedGraph()  # GCN's normalisation, once per graph (see autoglm.plugins.nn)
         self.dropout = dropout
+
+    def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """The paper's two rates: ``conv_weight_decay`` on the convolutions, the trial's on the linear maps."""
+        convs = list(self.convs.parameters())
+        dense = [p for p in self.parameters() if all(p is not c for c in convs)]
+        rate = weight_decay if self.conv_weight_decay is None else self.conv_weight_decay
+        return [{"params": convs, "weight_decay": rate}, {"params": dense, "weight_decay": weight_decay}]
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         index, weight = self.normalised(edge_index, x.size(0), x.dtype)

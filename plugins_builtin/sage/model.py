@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
 from torch_geometric.nn import SAGEConv
 
-from autoglm.plugins.nn import LayerStack
+from autoglm.plugins.design import Design
+from autoglm.plugins.stack import DesignedStack, designed_stack
 
 
-class GraphSAGE(LayerStack):
-    """``layers`` SAGEConv layers; ReLU and dropout between them, none after the last."""
+def build_module(
+    in_channels: int, out_channels: int, *, hidden: int, layers: int, dropout: float, aggr: str, design: Design,
+) -> DesignedStack:
+    """SAGEConv layers (root weight, ``aggr`` over neighbours). Layer-wise (exact chunked inference) unless ``jk``.
 
-    def __init__(self, in_channels: int, out_channels: int, *, hidden: int, layers: int, dropout: float, aggr: str) -> None:
-        super().__init__()
-        sizes = [in_channels] + [hidden] * (layers - 1) + [out_channels]
-        self.convs = torch.nn.ModuleList(SAGEConv(a, b, aggr=aggr) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.dropout = dropout
+    Dense dropout on the raw input unless pre-layers come first: SAGEConv aggregates the features before its
+    linear map, so it cannot take the sparse input of SparseInputDropout (made for GCN and GAT).
+    """
 
-    def layer(self, index: int, x: Tensor, edge_index: Tensor) -> Tensor:
-        """Layer ``index`` with the dropout before it and the activation after it (none after the last)."""
-        # Dense dropout on the input too: SAGEConv aggregates the raw features before its linear map,
-        # so the sparse input of SparseInputDropout (made for GCN and GAT) would not fit.
-        x = F.dropout(x, p=self.dropout, training=self.training)
-        x = self.convs[index](x, edge_index)
-        return F.relu(x) if index < len(self.convs) - 1 else x
+    def conv(width: int, last: bool) -> SAGEConv:
+        return SAGEConv(width, out_channels if last else hidden, aggr=aggr)
+
+    return designed_stack(
+        in_channels, out_channels, layerwise=True, width=hidden, layers=layers, dropout=dropout, design=design, conv=conv,
+    )
