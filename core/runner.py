@@ -397,12 +397,20 @@ class Runner:
         return True
 
     def _selection_estimate(self, trial_seconds: float) -> float:
-        """Seconds selection's re-training (and cross-validation's folds) will take, at ``trial_seconds`` a training."""
+        """Seconds selection's re-training (and cross-validation's folds) will take: each of today's contenders
+        ``seeds - 1`` times at what it took (a deep model beside shallow ones costs what it cost, not the mean
+        trial's ``trial_seconds``), places not yet filled and each fold at ``trial_seconds``; spread over the workers."""
         spec = self.config.selection
-        trainings = (spec.seeds - 1) * spec.top_k if spec.enabled else 0
+        trainings: list[float] = []
+        if spec.enabled:
+            top = [r.duration_s or trial_seconds for r in contenders(self.records, spec.top_k, self.objective)]
+            top += [trial_seconds] * (spec.top_k - len(top))
+            trainings = [seconds for seconds in top for _ in range(spec.seeds - 1)]
         if isinstance(self.task, CrossValidatedTask):
-            trainings += len(self._folds({}))  # made once per process, reused by cross-validation
-        return math.ceil(trainings / max(1, self.config.workers)) * trial_seconds
+            trainings += [trial_seconds] * len(self._folds({}))  # made once per process, reused by cross-validation
+        if not trainings:
+            return 0.0
+        return max(sum(trainings) / max(1, self.config.workers), max(trainings))
 
     def _repeats(self, todo: list[tuple[int, Candidate]]) -> dict[int, int]:
         """Proposals that repeat a configuration already trained (or asked earlier in this round): trial -> original.

@@ -110,3 +110,30 @@ def test_a_bad_time_budget_is_a_config_error(tmp_path: Path, bad: Any) -> None:
     with pytest.raises(ConfigError) as caught:
         Engine(autoload=False).validate(config, check_data=False)
     assert caught.value.path == "time_budget" and "such as 600, 90s, 10m or 1h30m" in str(caught.value)
+
+
+class UnevenTrainer(SlowTrainer):
+    """A high learning rate scores best and trains 5x longer (as a deep model beside shallow ones)."""
+
+    def fit(self, model: Any, data: Any, hparams: Any, on_epoch: Any = None, *, task: Any) -> FitResult:
+        self.clock.now += TRAINING_S * (5 if hparams["lr"] > 0.01 else 1)
+        return FitResult(val_score=float(hparams["lr"]), best_epoch=1, epochs=1, state_dict=model.state_dict())
+
+
+class UnevenPlugin:
+    @hookimpl
+    def autoglm_register_trainers(self, register: Any) -> None:
+        register("uneven", UnevenTrainer, search_space={"lr": Float(0.001, 0.1, log=True)})
+
+
+def test_selection_is_estimated_at_what_its_contenders_cost(tmp_path: Path, clock: FakeClock) -> None:
+    """Selection re-trains the best trials, here the slow ones: estimated at their own durations, not the mean
+    trial's, so the run still ends inside its budget."""
+    UnevenTrainer.clock = clock
+    config = testing.tiny_config(tmp_path / "run", models=["gcn"], budget=100)
+    config.update(trainer={"name": "uneven"}, time_budget=150, selection={"top_k": 2, "seeds": 2}, pruning=False)
+    result = testing.make_engine(UnevenPlugin()).run(config)
+    durations = [t.duration_s for t in result.trials]
+    assert any(d == 50.0 for d in durations) and any(d == 10.0 for d in durations)  # both kinds ran
+    assert result.summary.time_budget["stopped_by"] == "time"
+    assert clock.now <= 150.0, f"the run took {clock.now}s of a 150s budget"
