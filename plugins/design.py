@@ -39,7 +39,7 @@ from autoglm.core.bounds import Between
 from autoglm.core.space import Choice, Float, Int
 
 __all__ = [
-    "ACTIVATIONS", "Activation", "DESIGN_SPACE", "Design", "ExtraLayers", "InputDropout", "JK_MODES", "Jk",
+    "ACTIVATIONS", "Activation", "DESIGN_SPACE", "Design", "design_from", "ExtraLayers", "InputDropout", "JK_MODES", "Jk",
     "NORMS", "Norm", "OFF",
 ]
 
