@@ -65,12 +65,20 @@ def one_search(config: Path, overrides: list[str], seed: int, out: Path, show_tr
     wall = time.perf_counter() - start
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     trials, best, test = summary["trials"], summary["best"], summary["test"]
+    records = [json.loads(line) for line in (out / "trials.jsonl").read_text(encoding="utf-8").splitlines()]
+    trained: dict[str, int] = {}
+    for record in records:
+        if record.get("duplicate_of") is None:
+            trained[record["model"]] = trained.get(record["model"], 0) + 1
     return {
         "seed": seed,
         "wall_s": wall,
         "trials": int(trials["total"]),
         "pruned": int(trials.get("pruned", 0)),
         "failed": int(trials.get("failed", 0)),
+        "repeated": int(trials.get("repeated", 0)),
+        "trained": trained,  # model -> trials trained (repeats are recorded, not trained)
+        "stopped_by": (summary.get("time_budget") or {}).get("stopped_by"),
         "model": best["model"],
         "params": {**best["model_params"], **best["train_params"]},
         "val": float(best["val_score"]),
@@ -112,12 +120,15 @@ def main() -> None:
             test = f"{row['test']:.4f}" + (f" +- {row['test_std']:.4f}" if row["test_std"] is not None else "")
             val = f"{row['val']:.4f}" + (f" (mean over seeds {row['val_mean']:.4f})" if row["val_mean"] is not None else "")
             failed = f", {row['failed']} failed" if row["failed"] else ""
+            failed += f", {row['repeated']} repeated" if row["repeated"] else ""
+            failed += ", stopped by time" if row["stopped_by"] == "time" else ""
             print(
                 f"seed {seed}: {row['wall_s']:6.1f}s  {row['trials']} trials ({row['pruned']} pruned{failed}), "
                 f"{60 * row['trials'] / row['wall_s']:5.1f} trials/min  best {row['model']} "
                 f"[{format_params(row['params'])}]  val {val}  test {test}",
                 flush=True,
             )
+            print("        trained: " + ", ".join(f"{m} {n}" for m, n in sorted(row["trained"].items())), flush=True)
             if row["ensemble"]:
                 ens = row["ensemble"]
                 print(f"        ensemble of {len(ens['members'])} ({ens['weights']}): val {ens['val_score']:.4f}, "

@@ -263,7 +263,8 @@ def validate(ctx: click.Context, config: Path, overrides: tuple[str, ...], load_
         p = resolved.pruning
         click.echo(
             f"  pruning:   successive halving from epoch {p.min_epochs}, factor {p.reduction_factor}, "
-            f"after {p.min_trials} trials" if p.enabled else "  pruning:   off"
+            f"after {p.min_trials} trials" + (", each model against its own" if p.per_model else "")
+            if p.enabled else "  pruning:   off"
         )
         chosen = resolved.selection
         click.echo(

@@ -29,7 +29,7 @@ SECTIONS = (
 )
 SEARCH_KEYS = ("models", "space", "training_space", "task_space")
 COMPONENT_KEYS = ("name", "options")
-PRUNING_KEYS = ("enabled", "min_epochs", "reduction_factor", "min_trials")
+PRUNING_KEYS = ("enabled", "min_epochs", "reduction_factor", "min_trials", "per_model")
 #: (key, least value, largest value, what it means) of the pruning section's integers.
 _PRUNING_INTS = (
     ("min_epochs", 1, 1_000_000, "the first epoch at which a trial can be stopped"),
@@ -95,6 +95,8 @@ class PruningSpec:
     min_epochs: int = 20
     reduction_factor: int = 3
     min_trials: int = 4
+    #: Compare a trial only with earlier trials of its own model (each model's own rungs and min_trials).
+    per_model: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,6 +104,7 @@ class PruningSpec:
             "min_epochs": self.min_epochs,
             "reduction_factor": self.reduction_factor,
             "min_trials": self.min_trials,
+            "per_model": self.per_model,
         }
 
 
@@ -432,10 +435,11 @@ def _pruning(value: Any, source: str) -> PruningSpec:
         )
     _no_unknown_keys(value, PRUNING_KEYS, "pruning", source)
     spec = PruningSpec()
-    enabled = value.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ConfigError(f"expected true or false, got {shown(enabled)}", source=source, path="pruning.enabled")
-    spec.enabled = enabled
+    for key in ("enabled", "per_model"):
+        flag = value.get(key, getattr(spec, key))
+        if not isinstance(flag, bool):
+            raise ConfigError(f"expected true or false, got {shown(flag)}", source=source, path=f"pruning.{key}")
+        setattr(spec, key, flag)
     _int_settings(value, spec, _PRUNING_INTS, "pruning", source)
     return spec
 

@@ -22,11 +22,13 @@ class EpochHook:
 
     def __init__(
         self, runner: "Runner", trial: int, pruner: SuccessiveHalvingPruner | None, *, emit: bool,
-        forward: bool = False, phase: str = "search",
+        forward: bool = False, phase: str = "search", group: str | None = None,
     ) -> None:
         self.runner, self.trial, self.pruner, self.emit = runner, trial, pruner, emit
         #: In a worker process: collect the events for the run's process to fire.
         self.forward, self.phase = forward, phase
+        #: The pruner compares this trial with the earlier trials of this group (None: with all of them).
+        self.group = group
         #: The objective's value at each epoch (None where it was not a finite number): the trial's curve.
         self.curve: list[float | None] = []
         self._last: tuple[int, bool] | None = None  # (epoch, asked to stop)
@@ -55,7 +57,7 @@ class EpochHook:
         if self.pruner is not None:
             objective = runner.objective
             if finite:
-                stop = self.pruner.report(self.trial, int(epoch), objective.utility(value))  # higher is better there
+                stop = self.pruner.report(self.trial, int(epoch), objective.utility(value), group=self.group)  # higher: better
             else:
                 runner._say_once(
                     "no-objective", logging.WARNING,

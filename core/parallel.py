@@ -177,12 +177,15 @@ class WorkerPool:
         if executor is None:
             return
         processes = list(getattr(executor, "_processes", {}).values())  # no public way to kill them before 3.14
+        manager = getattr(executor, "_executor_manager_thread", None)  # shutdown() forgets it
         executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:  # workers may be mid-trial (Ctrl-C): they are not waited for
             if process.is_alive():
                 process.terminate()
         for process in processes:
             process.join(timeout=10)
+        if manager is not None:  # not a daemon: a run that ends before it does would report it as left running
+            manager.join(timeout=10)
 
     def __exit__(self, *exc: Any) -> None:
         self._stop()

@@ -13,6 +13,12 @@ not the accuracy of that one epoch: it only grows, so one noisy epoch just
 before a rung cannot condemn a trial that was doing well, and it is the score
 the trial would be selected by if it stopped there.
 
+Trials can be judged within *groups* only (``report(..., group=...)``): the
+runner groups by model when ``pruning.per_model`` is on, since a deep model
+that learns slowly at first (GCNII at 64 layers) would otherwise be stopped at
+its first rungs by shallow models that learn fast and then stop improving.
+Each group has its own rungs' values and its own ``min_trials``.
+
 Everything is decided from the values reported, in the order reported: no
 clock, no randomness. A run that is stopped and resumed rebuilds the same state
 with :meth:`SuccessiveHalvingPruner.record` (the rungs of the finished trials,
@@ -22,7 +28,7 @@ Pure Python: the kernel imports it without torch.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Hashable, Mapping
 
 
 class SuccessiveHalvingPruner:
@@ -65,8 +71,8 @@ class SuccessiveHalvingPruner:
         self.min_epochs, self.reduction_factor, self.min_trials = min_epochs, reduction_factor, min_trials
         self.max_epochs = max_epochs
         self.deferred = deferred
-        #: rung epoch -> the values of every trial that reached it, in the order they arrived.
-        self._values: dict[int, list[float]] = {}
+        #: (group, rung epoch) -> the values of every trial of the group that reached it, in the order they arrived.
+        self._values: dict[tuple[Hashable, int], list[float]] = {}
         #: trial -> (best value so far, {rung epoch: value}) of trials reported here.
         self._trials: dict[int, tuple[float, dict[int, float]]] = {}
 
@@ -95,12 +101,13 @@ class SuccessiveHalvingPruner:
 
     # -- decisions ---------------------------------------------------------
 
-    def report(self, trial: int, epoch: int, value: float) -> bool:
+    def report(self, trial: int, epoch: int, value: float, *, group: Hashable = None) -> bool:
         """Take a trial's validation score of one epoch; True means "stop this trial now".
 
         Epochs need not be consecutive: a rung passed since the last report is
         judged now, with the best value seen so far. Every rung a trial reaches
-        keeps its value, pruned or not, so later trials are measured against it.
+        keeps its value, pruned or not, so later trials of its ``group`` are
+        measured against it (the same group at every report of one trial).
         """
         best, rungs = self._trials.get(trial, (float("-inf"), {}))
         best = max(best, float(value))
@@ -110,7 +117,7 @@ class SuccessiveHalvingPruner:
             if rung in rungs:
                 continue
             rungs[rung] = best
-            earlier = self._values.setdefault(rung, [])
+            earlier = self._values.setdefault((group, rung), [])
             stop = stop or self._trails(best, earlier)
             if not self.deferred:
                 earlier.append(best)
@@ -132,15 +139,15 @@ class SuccessiveHalvingPruner:
         """Drop a reported trial's own state (its rungs live on in the values it added)."""
         self._trials.pop(trial, None)
 
-    def record(self, trial_rungs: Mapping[int | str, float]) -> None:
-        """Add a finished trial's rungs (as :meth:`rungs_of` gave them; JSON string keys are fine).
+    def record(self, trial_rungs: Mapping[int | str, float], *, group: Hashable = None) -> None:
+        """Add a finished trial's rungs (as :meth:`rungs_of` gave them; JSON string keys are fine) to its group.
 
         Resume calls this for each finished trial in order, rebuilding the state
         the interrupted run had, so the trials still to come meet the same rungs.
         """
         for rung, value in sorted((int(k), float(v)) for k, v in trial_rungs.items()):
-            self._values.setdefault(rung, []).append(value)
+            self._values.setdefault((group, rung), []).append(value)
 
-    def values_at(self, rung: int) -> list[float]:
-        """The values recorded at one rung so far (for reports and tests)."""
-        return list(self._values.get(rung, []))
+    def values_at(self, rung: int, *, group: Hashable = None) -> list[float]:
+        """The values one group recorded at one rung so far (for reports and tests)."""
+        return list(self._values.get((group, rung), []))

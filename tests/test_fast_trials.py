@@ -284,3 +284,56 @@ def test_cora_trial_accuracy_is_normal(cora_root: Any, name: str) -> None:
     pred = trainer.predict(model, data).argmax(-1)
     assert fit.val_score > 0.76
     assert float((pred[data.test_mask] == data.y[data.test_mask]).float().mean()) > 0.78
+
+
+# -- uniform_dropout: F.dropout's distribution from cheaper draws --------------------------------
+
+
+@pytest.mark.parametrize("p", [0.2, 0.6])
+def test_uniform_dropout_keeps_one_minus_p_scaled_like_f_dropout(p: float) -> None:
+    from autoglm.plugins.nn import uniform_dropout
+
+    x = torch.rand(400, 250) + 0.5  # no zeros: every dropped entry shows
+    torch.manual_seed(0)
+    out = uniform_dropout(x, p)
+    kept = out != 0
+    assert abs(kept.float().mean().item() - (1 - p)) < 0.01  # 100k entries: the std of the fraction is ~0.0015
+    torch.testing.assert_close(out[kept], x[kept] / (1 - p))
+    # The gradient is the mask scaled, as for F.dropout.
+    leaf = x.clone().requires_grad_()
+    torch.manual_seed(0)
+    uniform_dropout(leaf, p).sum().backward()
+    torch.testing.assert_close(leaf.grad, kept.float() / (1 - p))
+    torch.manual_seed(0)
+    assert torch.equal(uniform_dropout(x, p), out)  # seeded like any torch draw
+
+
+def test_uniform_dropout_off_and_bad_rates() -> None:
+    from autoglm.plugins.nn import uniform_dropout
+
+    x = torch.randn(5, 3)
+    assert uniform_dropout(x, 0.5, training=False) is x and uniform_dropout(x, 0.0) is x
+    assert torch.count_nonzero(uniform_dropout(x, 1.0)) == 0
+    with pytest.raises(ValueError, match=r"dropout must lie in \[0, 1\], got 1.5"):
+        uniform_dropout(x, 1.5)
+
+
+def test_gcnii_trains_on_sparse_input_and_its_dropout_is_off_in_eval() -> None:
+    data = bag_of_words_graph()  # sparse features: the input dropout's CSR path into lin_in
+    num_classes = int(data.y.max()) + 1
+    model = ENGINE.component("models", "gcnii").factory(
+        data.num_features, num_classes, layers=4, hidden=8, alpha=0.1, theta=0.5, dropout=0.5)
+    model.train()
+    torch.manual_seed(0)
+    first = model(data.x, data.edge_index)
+    first.square().sum().backward()
+    assert model.lin_in.weight.grad is not None and torch.count_nonzero(model.lin_in.weight.grad) > 0
+    torch.manual_seed(1)
+    assert not torch.equal(model(data.x, data.edge_index), first)  # a new mask per call
+    # In eval mode nothing is dropped: the same weights without dropout, fed dense features, agree.
+    plain = ENGINE.component("models", "gcnii").factory(
+        data.num_features, num_classes, layers=4, hidden=8, alpha=0.1, theta=0.5, dropout=0.0)
+    plain.load_state_dict(model.state_dict())
+    plain.input_dropout.max_density = 0.0  # never the sparse path
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(data.x, data.edge_index), plain.eval()(data.x, data.edge_index))

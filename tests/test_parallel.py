@@ -82,6 +82,16 @@ def test_workers_run_one_thread_each_even_after_the_parent_used_several() -> Non
         torch.set_num_threads(before)
 
 
+def test_a_closed_pool_leaves_no_thread_running() -> None:
+    """The pool's manager thread is not a daemon: a run that ended before it did warned it left a thread running."""
+    import threading
+
+    before = set(threading.enumerate())
+    with parallel_module.WorkerPool(_threads_after_a_matmul, 2) as pool:
+        assert len(list(pool.map_unordered(range(2)))) == 2
+    assert [t.name for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon] == []
+
+
 @pytest.mark.parametrize("tuner", ["nevergrad", "random"])
 def test_workers_leave_complete_records_equal_to_one_process(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread: None, tuner: str

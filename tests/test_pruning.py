@@ -279,10 +279,9 @@ def test_a_pruned_run_records_and_selects_consistently(reference: dict[str, Any]
     counts = {"total": BUDGET, "ok": sum(r["status"] == "ok" for r in records), "pruned": sum(r["status"] == "pruned" for r in records)}
     assert summary["trials"] == counts | {"failed": 0, "interrupted": 0} | ({"repeated": len(repeats)} if repeats else {})
     assert summary["best"]["trial"] == result.best.trial
-    assert summary["pruning"] == {"enabled": True, "min_epochs": 2, "reduction_factor": 3, "min_trials": 2, "rungs": rungs}
-    assert yaml.safe_load((out / CONFIG).read_text())["pruning"] == {
-        "enabled": True, "min_epochs": 2, "reduction_factor": 3, "min_trials": 2,
-    }
+    settings = {"enabled": True, "min_epochs": 2, "reduction_factor": 3, "min_trials": 2, "per_model": False}
+    assert summary["pruning"] == settings | {"rungs": rungs}
+    assert yaml.safe_load((out / CONFIG).read_text())["pruning"] == settings
 
     with open(out / LEADERBOARD, newline="") as handle:
         board = list(csv.DictReader(handle))
@@ -471,3 +470,70 @@ def test_leaderboard_order() -> None:
         record(5, "pruned", 0.95), record(6, "interrupted", None), record(7, "ok", 0.7),
     ]
     assert [r.trial for r in leaderboard(records)] == [4, 7, 2, 5, 1, 3, 6]
+
+
+# -- per-model rungs ---------------------------------------------------------------------------
+
+
+def test_groups_keep_their_own_rungs_and_min_trials() -> None:
+    pruner = SuccessiveHalvingPruner(20, 3, 2)
+    for trial, value in enumerate([0.9, 0.9, 0.9], start=1):
+        pruner.report(trial, 20, value, group="fast")
+    # Alone in its group, a slow starter meets no yardstick (min_trials is per group): it goes on.
+    assert pruner.report(4, 20, 0.1, group="slow") is False
+    assert pruner.report(5, 20, 0.1, group="slow") is False
+    assert pruner.report(6, 20, 0.05, group="slow") is True  # behind the two slow ones before it
+    assert pruner.values_at(20, group="slow") == [0.1, 0.1, 0.05]
+    assert pruner.values_at(20, group="fast") == [0.9, 0.9, 0.9] and pruner.values_at(20) == []
+    rebuilt = SuccessiveHalvingPruner(20, 3, 2)
+    rebuilt.record({"20": 0.1}, group="slow")
+    rebuilt.record({"20": 0.1}, group="slow")
+    assert rebuilt.report(6, 20, 0.05, group="slow") is True and rebuilt.report(7, 20, 0.05, group="fast") is False
+
+
+class SlowStarterTrainer:
+    """Scripted curves: a GAT scores 0.1 for its first 10 epochs, then 0.9; a GCN scores 0.7 throughout."""
+
+    max_epochs = 30
+
+    def fit(self, model: Any, data: Any, hparams: Any, on_epoch: Any = None, *, task: Any) -> Any:
+        from autoglm.plugins import FitResult
+
+        slow = any(type(m).__name__ == "GATConv" for m in model.modules())
+        best = 0.0
+        for epoch in range(1, self.max_epochs + 1):
+            value = (0.1 if epoch <= 10 else 0.9) if slow else 0.7
+            best = max(best, value)
+            if on_epoch(epoch, {"val_acc": value}) is True:
+                break
+        return FitResult(val_score=best, best_epoch=epoch, epochs=epoch, state_dict=model.state_dict())
+
+    def evaluate(self, model: Any, data: Any, run: Any) -> Any:
+        model.eval()
+        with torch.no_grad():
+            return run(model, data)
+
+
+class SlowStarterPlugin:
+    @hookimpl
+    def autoglm_register_trainers(self, register):  # type: ignore[no-untyped-def]
+        from autoglm.plugins import Float
+
+        register("scripted-curves", SlowStarterTrainer, search_space={"lr": Float(0.001, 0.1, log=True)})
+
+
+@pytest.mark.parametrize("per_model", [False, True])
+def test_per_model_rungs_let_a_slow_starting_model_finish(tmp_path: Path, per_model: bool) -> None:
+    config = config_for(tmp_path / "run", budget=12)
+    config["trainer"] = {"name": "scripted-curves"}
+    config["pruning"] = {"min_epochs": 2, "min_trials": 2, "per_model": per_model}
+    result = testing.make_engine(SlowStarterPlugin()).run(config)
+    slow = [t for t in result.trials if t.model == "gat" and t.duplicate_of is None]
+    fast = [t for t in result.trials if t.model == "gcn" and t.duplicate_of is None]
+    assert len(slow) >= 3 and len(fast) >= 3, "the seed must draw both models several times"
+    if per_model:  # each model meets only its own kind: ties everywhere, nobody is stopped
+        assert all(t.status == "ok" and t.val_score == 0.9 for t in slow)
+        assert all(t.status == "ok" for t in fast)
+    else:  # a GAT after the first trials is judged at epoch 2 against the GCNs' 0.7, and stopped there
+        assert any(t.status == "pruned" and t.pruned_at == 2 for t in slow)
+    assert result.best.model == "gat" and result.summary["pruning"]["per_model"] is per_model

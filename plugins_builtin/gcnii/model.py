@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import GCN2Conv
 
-from autoglm.plugins.nn import NormalisedGraph
+from autoglm.plugins.nn import NormalisedGraph, SparseInputDropout, uniform_dropout
 
 
 class GCNII(torch.nn.Module):
@@ -27,6 +27,7 @@ class GCNII(torch.nn.Module):
         )
         self.lin_out = torch.nn.Linear(hidden, out_channels)
         self.normalised = NormalisedGraph()  # GCN's normalisation, once per graph (see autoglm.plugins.nn)
+        self.input_dropout = SparseInputDropout(dropout)  # bag-of-words input: only its non-zeros are drawn
         self.dropout = dropout
 
     def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
@@ -38,10 +39,9 @@ class GCNII(torch.nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         index, weight = self.normalised(edge_index, x.size(0), x.dtype)
-        x = F.dropout(x, p=self.dropout, training=self.training)
-        x = x0 = F.relu(self.lin_in(x))
-        for conv in self.convs:
-            x = F.dropout(x, p=self.dropout, training=self.training)
+        x = x0 = F.relu(self.lin_in(self.input_dropout(x)))
+        for conv in self.convs:  # a dropout per layer: the cheaper draw (see uniform_dropout) is most of an epoch
+            x = uniform_dropout(x, self.dropout, self.training)
             x = F.relu(conv(x, x0, index, weight))
-        x = F.dropout(x, p=self.dropout, training=self.training)
+        x = uniform_dropout(x, self.dropout, self.training)
         return self.lin_out(x)
