@@ -406,11 +406,43 @@ class Runner:
             top = [r.duration_s or trial_seconds for r in contenders(self.records, spec.top_k, self.objective)]
             top += [trial_seconds] * (spec.top_k - len(top))
             trainings = [seconds for seconds in top for _ in range(spec.seeds - 1)]
-        if isinstance(self.task, CrossValidatedTask):
-            trainings += [trial_seconds] * len(self._folds({}))  # made once per process, reused by cross-validation
-        if not trainings:
-            return 0.0
-        return max(sum(trainings) / max(1, self.config.workers), max(trainings))
+        return self._wall_of(trainings + self._fold_trainings(trial_seconds))
+
+    def _fold_trainings(self, trial_seconds: float) -> list[float]:
+        """Cross-validation's trainings after selection, each at ``trial_seconds`` (none for other tasks)."""
+        if not isinstance(self.task, CrossValidatedTask):
+            return []
+        return [trial_seconds] * len(self._folds({}))  # made once per process, reused by cross-validation
+
+    def _wall_of(self, trainings: list[float]) -> float:
+        """The wall time of these trainings spread over the workers (at least the longest one)."""
+        return max(sum(trainings) / max(1, self.config.workers), max(trainings)) if trainings else 0.0
+
+    def _fit_in_time(self, records: list[TrialRecord]) -> list[TrialRecord]:
+        """The contenders (in rank order) whose re-training still fits in the ``time_budget``; the others are
+        recorded as not re-trained. The search stopped early enough for today's contenders, but a slow one
+        that joined in the last round (a deep model) could otherwise take selection far past the budget."""
+        budget = self.config.time_budget
+        if budget is None or not records:
+            return records
+        spec = self.config.selection
+        trained = [r.duration_s for r in self.records if r.ok and r.duplicate_of is None and r.duration_s]
+        folds = self._fold_trainings(sum(trained) / len(trained) if trained else 0.0)
+        left = budget - (time.perf_counter() - self._clock)
+        kept: list[TrialRecord] = []
+        planned: list[float] = []
+        for record in records:
+            mine = [record.duration_s or 0.0] * (spec.seeds - 1)
+            needed = self._wall_of(planned + mine + folds)
+            if needed <= left:
+                kept.append(record)
+                planned += mine
+                continue
+            self._skipped.append({
+                "trial": record.trial, "model": record.model, "val_score": record.val_score,
+                "reason": f"the time budget: re-training it as well would take ~{needed:.0f}s with {left:.0f}s left",
+            })
+        return kept
 
     def _repeats(self, todo: list[tuple[int, Candidate]]) -> dict[int, int]:
         """Proposals that repeat a configuration already trained (or asked earlier in this round): trial -> original.
@@ -997,6 +1029,7 @@ class Runner:
                         "reason": f"{record.val_score:.4f} is outside the noise band of trial {leader.record.trial} "
                         f"({leader.val_mean:.4f} ± {spec.noise_band:g} × {leader.val_std:.4f})",
                     })
+            close = self._fit_in_time(close)
             retrained = self._retrain_all(self._seed_jobs(close))
             compared += [self._contender(record, best_record, best_state, retrained) for record in close]
         if spec.enabled:

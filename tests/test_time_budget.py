@@ -137,3 +137,50 @@ def test_selection_is_estimated_at_what_its_contenders_cost(tmp_path: Path, cloc
     assert any(d == 50.0 for d in durations) and any(d == 10.0 for d in durations)  # both kinds ran
     assert result.summary.time_budget["stopped_by"] == "time"
     assert clock.now <= 150.0, f"the run took {clock.now}s of a 150s budget"
+
+
+class ScriptedRates:
+    """Proposes learning rates in order: three fast trials, then a slow one that scores best."""
+
+    RATES = [0.005, 0.004, 0.003, 0.05, 0.002, 0.001]
+    budget = len(RATES)
+
+    def setup(self, space: Any, *, seed: int) -> None:
+        self.asked = 0
+
+    def ask(self) -> Any:
+        from autoglm.plugins import Candidate
+
+        if self.asked >= len(self.RATES):
+            return None
+        self.asked += 1
+        return Candidate("gcn", {"hidden": 8, "layers": 2, "dropout": 0.5}, {"lr": self.RATES[self.asked - 1]},
+                         task_params={"preprocess": "raw", "structural": "none"})
+
+    def tell(self, candidate: Any, score: Any) -> None:
+        pass
+
+
+class ScriptedRatesPlugin(UnevenPlugin):
+    @hookimpl
+    def autoglm_register_tuners(self, register: Any) -> None:
+        register("scripted-rates", ScriptedRates)
+
+
+def test_selection_leaves_out_contenders_whose_retraining_no_longer_fits(tmp_path: Path, clock: FakeClock) -> None:
+    """A slow trial of the last round becomes the leader: its re-training (50 s) leaves 10 s of a 140 s budget,
+    enough for one fast contender's, not for the next one's, which is recorded as not re-trained for time."""
+    UnevenTrainer.clock = clock
+    config = testing.tiny_config(tmp_path / "run", models=["gcn"])
+    config.update(
+        trainer={"name": "uneven"}, tuner={"name": "scripted-rates"}, time_budget=140, pruning=False,
+        selection={"top_k": 3, "seeds": 2, "noise_band": float("inf")},
+    )
+    result = testing.make_engine(ScriptedRatesPlugin()).run(config)
+    # Trials at t=10, 20, 30, 80; then 80 + 20 (a round) + 70 (selection as estimated) > 140: the search stops.
+    assert [t.train_params["lr"] for t in result.trials] == [0.005, 0.004, 0.003, 0.05]
+    assert clock.now == 140.0, "the leader's re-training (50 s) and one fast contender's (10 s)"
+    selection = result.summary.to_dict()["selection"]
+    assert [c["trial"] for c in selection["contenders"]] == [4, 1]
+    (skipped,) = selection["not_retrained"]
+    assert skipped["trial"] == 2 and skipped["reason"].startswith("the time budget: re-training it as well")
