@@ -95,6 +95,7 @@ class FullBatchTrainer:
         batching: Literal["full", "mini", "auto"] = "full",
         batch_size: BatchSize = 1024,
         fanouts: Sequence[int] = (15, 10),
+        stop_on: Literal["objective", "val_loss"] = "objective",
     ) -> None:
         if max_epochs < 1:
             raise ValueError(f"max_epochs must be at least 1, got {max_epochs}")
@@ -107,6 +108,11 @@ class FullBatchTrainer:
             log.info("amp requested but running on the CPU: training in float32")
             amp = False
         self.max_epochs, self.patience, self.amp = max_epochs, patience, amp
+        if stop_on not in ("objective", "val_loss"):
+            raise ValueError(f"stop_on must be objective or val_loss, got {stop_on!r}")
+        #: What early stopping and the kept epoch follow: the objective (ties: lower validation loss), or the
+        #: validation loss (ties: the better objective), as GCNII's and GCN's papers stop.
+        self.stop_on = stop_on
         if batching not in ("full", "mini", "auto"):
             raise ValueError(f"batching must be full, mini or auto, got {batching!r}")
         from autoglm.plugins.graphs import check_fanouts  # no torch: options are checked at validation
@@ -158,7 +164,8 @@ class FullBatchTrainer:
     def fit(
         self, model: Any, data: Any, hparams: Mapping[str, Any], on_epoch: Any = None, *, task: Task
     ) -> FitResult:
-        """Adam on the task's loss; keeps the epoch with the best objective (lowest validation loss among equals)."""
+        """Adam on the task's loss; keeps the epoch with the best objective (lowest validation loss among equals),
+        or with ``stop_on: val_loss`` the lowest validation loss (best objective among equals)."""
         import torch
 
         params = dict(hparams)
@@ -176,7 +183,7 @@ class FullBatchTrainer:
         # Splits scored every epoch: a task may leave out the training split when scoring it costs an epoch's worth.
         splits = tuple(getattr(task, "epoch_splits", ("train", "val")))
 
-        best = (float("-inf"), float("inf"))  # (utility of the objective, validation loss) of the best epoch
+        best = (float("-inf"), float("-inf"))  # the best epoch's (what stop_on follows, the other), higher is better
         best_state: dict[str, Any] = {}
         best_epoch, best_score, train_at_best, stale, epoch = 0, None, None, 0, 0
         for epoch in range(1, self.max_epochs + 1):
@@ -205,8 +212,8 @@ class FullBatchTrainer:
             if key not in metrics_now:
                 raise TrialError(f"task metrics {sorted(metrics_now)} lack the objective {key!r}")
             score = metrics_now[key]
-            current = (objective.utility(score), metrics_now.get("val_loss", 0.0))
-            if current[0] > best[0] or (current[0] == best[0] and current[1] < best[1]):
+            current = self._ranking(objective.utility(score), metrics_now)
+            if current > best:
                 best = current
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
                 best_epoch, best_score, train_at_best, stale = epoch, score, metrics_now.get(train_key), 0
@@ -224,6 +231,14 @@ class FullBatchTrainer:
             with torch.no_grad(), autocast:
                 train_at_best = float(task.evaluate(model, data, ("train",))[train_key])
         return FitResult(val_score=best_score, best_epoch=best_epoch, epochs=epoch, state_dict=best_state, train_score=train_at_best)
+
+    def _ranking(self, utility: float, metrics: Mapping[str, float]) -> tuple[float, float]:
+        """An epoch's rank for early stopping (higher is better): by ``stop_on``, then by the other."""
+        if self.stop_on == "objective":
+            return utility, -metrics.get("val_loss", 0.0)
+        if "val_loss" not in metrics:
+            raise TrialError(f"stop_on: val_loss needs the task's val_loss, and its metrics are {sorted(metrics)}")
+        return -metrics["val_loss"], utility
 
     def fit_population(
         self,
@@ -345,10 +360,13 @@ class FullBatchTrainer:
                 ).view(slots, -1).mean(1)
                 train_acc = (pred[:, train_idx] == y_train).float().mean(1)
                 val_acc = (pred[:, val_idx] == y_val).float().mean(1)
-                # Best = highest validation accuracy; among equal accuracies, lowest validation loss.
-                improved = active_mask & torch.isfinite(loss) & (
-                    (val_acc > best_acc) | ((val_acc == best_acc) & (val_loss < best_loss))
-                )
+                # Best = highest validation accuracy; among equal accuracies, lowest validation loss (stop_on
+                # val_loss: the other way round).
+                if self.stop_on == "val_loss":
+                    better = (val_loss < best_loss) | ((val_loss == best_loss) & (val_acc > best_acc))
+                else:
+                    better = (val_acc > best_acc) | ((val_acc == best_acc) & (val_loss < best_loss))
+                improved = active_mask & torch.isfinite(loss) & better
                 best_acc = torch.where(improved, val_acc, best_acc)
                 best_loss = torch.where(improved, val_loss, best_loss)
                 metrics = torch.stack([loss, train_acc, val_acc, val_loss, improved.float()], dim=1)

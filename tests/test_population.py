@@ -37,8 +37,8 @@ CONFIGS = [
 GRAPHS = {"sparse": bag_of_words_graph, "dense": tiny_graph}
 
 
-def trainer(epochs: int, patience: int | None = None) -> Any:
-    options = {"device": "cpu", "max_epochs": epochs, "patience": patience or epochs}
+def trainer(epochs: int, patience: int | None = None, stop_on: str = "objective") -> Any:
+    options = {"device": "cpu", "max_epochs": epochs, "patience": patience or epochs, "stop_on": stop_on}
     return ENGINE.build("trainers", ComponentSpec("cuda", options))
 
 
@@ -71,12 +71,14 @@ def recorder(log: list[dict[str, float]], stop_at: int | None = None) -> Recorde
 
 
 def solo_runs(data: Any, configs: Sequence[tuple[dict, dict]], epochs: int, patience: int | None = None,
-              stops: Sequence[int | None] | None = None) -> list[tuple[Any, list[dict[str, float]]]]:
+              stops: Sequence[int | None] | None = None, stop_on: str = "objective") -> list[tuple[Any, list[dict[str, float]]]]:
     runs = []
     for i, (params, train) in enumerate(configs):
         log: list[dict[str, float]] = []
         try:
-            outcome: Any = fit_graph(trainer(epochs, patience), single(data, params, i), data, train, recorder(log, stops and stops[i]))
+            outcome: Any = fit_graph(
+                trainer(epochs, patience, stop_on), single(data, params, i), data, train, recorder(log, stops and stops[i])
+            )
         except Exception as exc:
             outcome = exc
         runs.append((outcome, log))
@@ -84,11 +86,12 @@ def solo_runs(data: Any, configs: Sequence[tuple[dict, dict]], epochs: int, pati
 
 
 def population_runs(data: Any, configs: Sequence[tuple[dict, dict]], epochs: int, patience: int | None = None,
-                    stops: Sequence[int | None] | None = None) -> tuple[list[Any], list[list[dict[str, float]]], PopulationGCN]:
+                    stops: Sequence[int | None] | None = None, stop_on: str = "objective",
+                    ) -> tuple[list[Any], list[list[dict[str, float]]], PopulationGCN]:
     pop = population(data, [params for params, _ in configs])
     logs: list[list[dict[str, float]]] = [[] for _ in configs]
     hooks = [recorder(log, stops and stops[i]) for i, log in enumerate(logs)]
-    results = trainer(epochs, patience).fit_population(pop, data, [train for _, train in configs], hooks)
+    results = trainer(epochs, patience, stop_on).fit_population(pop, data, [train for _, train in configs], hooks)
     return results, logs, pop
 
 
@@ -109,6 +112,17 @@ def assert_same_run(got: tuple[Any, list[dict[str, float]]], want: tuple[Any, li
 
 
 # -- (a) each member trains as it would alone ------------------------------------------------
+
+
+def test_members_stopping_on_validation_loss_follow_their_solo_trajectories() -> None:
+    data = tiny_graph()
+    results, logs, _ = population_runs(data, CONFIGS, epochs=60, patience=6, stop_on="val_loss")
+    solo = solo_runs(data, CONFIGS, epochs=60, patience=6, stop_on="val_loss")
+    for got, want in zip(zip(results, logs), solo):
+        assert_same_run(got, want)
+    for fit, log in solo:  # the kept epoch is the lowest validation loss, and `patience` epochs followed it
+        assert fit.best_epoch == min(log, key=lambda m: (m["val_loss"], -m["val_acc"]))["epoch"]
+        assert fit.epochs == 60 or fit.epochs - fit.best_epoch == 6
 
 
 @pytest.mark.parametrize("graph", ["sparse", "dense"])

@@ -49,6 +49,7 @@ def test_cuda_request_without_cuda_is_a_config_error(device: str) -> None:
         ({"max_epochs": 0}, "max_epochs must be at least 1"),
         ({"patience": 0}, "patience must be at least 1"),
         ({"device": "cpu", "amp": True}, "amp .* needs a CUDA device"),
+        ({"stop_on": "val_acc"}, "stop_on must be objective or val_loss, got 'val_acc'"),
     ],
 )
 def test_bad_options(options: dict[str, Any], message: str) -> None:
@@ -74,6 +75,21 @@ def test_early_stopping_and_best_weights() -> None:
     # The model is left holding the best epoch's weights, and they are the ones returned.
     assert accuracy(t.predict(model, data), data, data.val_mask) == pytest.approx(fit.val_score)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in fit.state_dict.items())
+
+
+def test_stopping_on_validation_loss_keeps_the_lowest_loss_epoch() -> None:
+    """GCNII's and GCN's papers stop on the validation loss: it keeps falling after the accuracy plateaus."""
+    data = tiny_graph()
+    seen: list[dict[str, float]] = []
+    t = trainer(device="cpu", max_epochs=300, patience=5, stop_on="val_loss")
+    fit = fit_graph(t, gcn(data, hidden=16, layers=2, dropout=0.0), data, {"lr": 0.05, "weight_decay": 0.0},
+                    lambda e, m: seen.append({"epoch": e, **m}))
+    best = min(seen, key=lambda m: (m["val_loss"], -m["val_acc"]))
+    assert fit.best_epoch == best["epoch"] and fit.val_score == best["val_acc"]
+    assert fit.epochs - fit.best_epoch == 5
+    by_accuracy = fit_graph(trainer(device="cpu", max_epochs=300, patience=5), gcn(data, hidden=16, layers=2, dropout=0.0),
+                            data, {"lr": 0.05, "weight_decay": 0.0})
+    assert by_accuracy.best_epoch != fit.best_epoch, "the tiny graph's accuracy and loss peak at different epochs"
 
 
 def test_training_is_deterministic_on_cpu() -> None:
