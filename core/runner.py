@@ -122,6 +122,9 @@ class Runner:
         self.records: list[TrialRecord] = []
         #: The best finished trial and its weights (on the CPU).
         self._best: tuple[TrialRecord, Mapping[str, Any]] | None = None
+        #: The weights of today's selection contenders (trial -> state_dict, at most top_k of them, in memory):
+        #: selection then needs no re-training to rebuild a contender's own seed.
+        self._contender_weights: dict[int, Mapping[str, Any]] = {}
         #: trial number -> (candidate, start time) of the trials being trained, for Ctrl-C.
         self._running: dict[int, tuple[Candidate, float]] = {}
         #: The next trial number to hand out.
@@ -398,15 +401,23 @@ class Runner:
 
     def _selection_estimate(self, trial_seconds: float) -> float:
         """Seconds selection's re-training (and cross-validation's folds) will take: each of today's contenders
-        ``seeds - 1`` times at what it took (a deep model beside shallow ones costs what it cost, not the mean
-        trial's ``trial_seconds``), places not yet filled and each fold at ``trial_seconds``; spread over the workers."""
+        ``seeds - 1`` times at the longest its model took (a deep model beside shallow ones costs what it costs,
+        not the mean trial's ``trial_seconds``), places not yet filled and each fold at ``trial_seconds``; spread
+        over the workers."""
         spec = self.config.selection
         trainings: list[float] = []
         if spec.enabled:
-            top = [r.duration_s or trial_seconds for r in contenders(self.records, spec.top_k, self.objective)]
+            top = [self._retraining_estimate(r, trial_seconds) for r in contenders(self.records, spec.top_k, self.objective)]
             top += [trial_seconds] * (spec.top_k - len(top))
             trainings = [seconds for seconds in top for _ in range(spec.seeds - 1)]
         return self._wall_of(trainings + self._fold_trainings(trial_seconds))
+
+    def _retraining_estimate(self, record: TrialRecord, default: float) -> float:
+        """Seconds one re-training of ``record`` may take: the longest trained trial of its model. Another seed
+        stops early at another epoch (one Cora search's GCNII trials ran 243 to 575 epochs, 55 to 123 s), so the
+        trial's own duration says little about its re-training's."""
+        same = [r.duration_s for r in self.records if r.model == record.model and r.duplicate_of is None and r.duration_s]
+        return max([record.duration_s or default, *same])
 
     def _fold_trainings(self, trial_seconds: float) -> list[float]:
         """Cross-validation's trainings after selection, each at ``trial_seconds`` (none for other tasks)."""
@@ -432,7 +443,7 @@ class Runner:
         kept: list[TrialRecord] = []
         planned: list[float] = []
         for record in records:
-            mine = [record.duration_s or 0.0] * (spec.seeds - 1)
+            mine = [self._retraining_estimate(record, 0.0)] * (spec.seeds - 1)
             needed = self._wall_of(planned + mine + folds)
             if needed <= left:
                 kept.append(record)
@@ -560,6 +571,11 @@ class Runner:
         if record.ok and fit is not None and (self._best is None or self._ranks_above(record, self._best[0])):
             self._best = (record, fit.state_dict)
             self.run_dir.save_checkpoint(record.trial, fit.state_dict)
+        spec = self.config.selection
+        if record.ok and fit is not None and spec.enabled:
+            self._contender_weights[record.trial] = fit.state_dict
+            top = {r.trial for r in contenders(self.records, spec.top_k, self.objective)}
+            self._contender_weights = {t: w for t, w in self._contender_weights.items() if t in top}
 
     # -- resume and interrupt --------------------------------------------
 
@@ -1128,7 +1144,7 @@ class Runner:
     def _contender(
         self, record: TrialRecord, best_record: TrialRecord, best_state: Any, retrained: dict[tuple[int, int], SeedRun]
     ) -> Contender:
-        kept = best_state if record.trial == best_record.trial else None
+        kept = best_state if record.trial == best_record.trial else self._contender_weights.get(record.trial)
         runs = [SeedRun(0, record.seed, record.val_score, kept)]
         runs += [retrained[(record.trial, k)] for k in range(1, self.config.selection.seeds)]
         return Contender(record, runs, self.objective)

@@ -140,7 +140,7 @@ def test_selection_is_estimated_at_what_its_contenders_cost(tmp_path: Path, cloc
 
 
 class ScriptedRates:
-    """Proposes learning rates in order: three fast trials, then a slow one that scores best."""
+    """Proposes learning rates in order: three fast GCN trials, then a slow GAT one that scores best."""
 
     RATES = [0.005, 0.004, 0.003, 0.05, 0.002, 0.001]
     budget = len(RATES)
@@ -154,8 +154,10 @@ class ScriptedRates:
         if self.asked >= len(self.RATES):
             return None
         self.asked += 1
-        return Candidate("gcn", {"hidden": 8, "layers": 2, "dropout": 0.5}, {"lr": self.RATES[self.asked - 1]},
-                         task_params={"preprocess": "raw", "structural": "none"})
+        rate = self.RATES[self.asked - 1]
+        model, params = ("gat", {"hidden": 4, "heads": 2, "layers": 2, "dropout": 0.5}) if rate > 0.01 else (
+            "gcn", {"hidden": 8, "layers": 2, "dropout": 0.5})
+        return Candidate(model, params, {"lr": rate}, task_params={"preprocess": "raw", "structural": "none"})
 
     def tell(self, candidate: Any, score: Any) -> None:
         pass
@@ -171,16 +173,54 @@ def test_selection_leaves_out_contenders_whose_retraining_no_longer_fits(tmp_pat
     """A slow trial of the last round becomes the leader: its re-training (50 s) leaves 10 s of a 140 s budget,
     enough for one fast contender's, not for the next one's, which is recorded as not re-trained for time."""
     UnevenTrainer.clock = clock
-    config = testing.tiny_config(tmp_path / "run", models=["gcn"])
+    config = testing.tiny_config(tmp_path / "run", models=["gcn", "gat"])
     config.update(
         trainer={"name": "uneven"}, tuner={"name": "scripted-rates"}, time_budget=140, pruning=False,
         selection={"top_k": 3, "seeds": 2, "noise_band": float("inf")},
     )
     result = testing.make_engine(ScriptedRatesPlugin()).run(config)
-    # Trials at t=10, 20, 30, 80; then 80 + 20 (a round) + 70 (selection as estimated) > 140: the search stops.
+    # Trials at t=10, 20, 30, 80; then 80 + 20 (a round) + 70 (selection, each at its model's longest trial)
+    # > 140: the search stops.
     assert [t.train_params["lr"] for t in result.trials] == [0.005, 0.004, 0.003, 0.05]
     assert clock.now == 140.0, "the leader's re-training (50 s) and one fast contender's (10 s)"
     selection = result.summary.to_dict()["selection"]
     assert [c["trial"] for c in selection["contenders"]] == [4, 1]
     (skipped,) = selection["not_retrained"]
     assert skipped["trial"] == 2 and skipped["reason"].startswith("the time budget: re-training it as well")
+
+
+class NoisyTrainer(SlowTrainer):
+    """Scores by the learning rate plus seed noise (the trial's seed is set before fit), so selection's means can
+    put another configuration ahead of the search's best trial; counts its fits."""
+
+    fits = 0
+
+    def fit(self, model: Any, data: Any, hparams: Any, on_epoch: Any = None, *, task: Any) -> FitResult:
+        import torch
+
+        NoisyTrainer.fits += 1
+        score = 0.1 * float(hparams["lr"]) + float(torch.rand(()))  # mostly the seed
+        return FitResult(val_score=score, best_epoch=1, epochs=1, state_dict=model.state_dict())
+
+
+class NoisyPlugin:
+    @hookimpl
+    def autoglm_register_trainers(self, register: Any) -> None:
+        register("noisy", NoisyTrainer, search_space={"lr": Float(0.001, 0.1, log=True)})
+
+
+def test_selection_trains_each_contender_seed_once_even_when_another_wins(tmp_path: Path) -> None:
+    """The contenders' own weights are kept during the search: a contender chosen over the best search trial
+    needs no extra training to rebuild its own seed (it took one before)."""
+    engine = testing.make_engine(NoisyPlugin())
+    overtaken = 0
+    for seed in range(6):
+        NoisyTrainer.fits = 0
+        config = testing.tiny_config(tmp_path / f"run{seed}", models=["gcn"], budget=6, seed=seed)
+        config.update(trainer={"name": "noisy"}, pruning=False, selection={"top_k": 3, "seeds": 2, "noise_band": float("inf")})
+        result = engine.run(config)
+        selection = result.summary.to_dict()["selection"]
+        retrained = sum(len(c["runs"]) - 1 for c in selection["contenders"])
+        assert NoisyTrainer.fits == 6 + retrained == 6 + 3, f"seed {seed}"
+        overtaken += result.summary.to_dict()["best"]["trial"] != max(result.trials, key=lambda t: t.val_score).trial
+    assert overtaken, "some seed must choose a contender other than the best search trial"
