@@ -388,8 +388,7 @@ class Runner:
         if budget is None or not any(r.scored for r in self.records):  # a search trains one round at least
             return False
         spent = time.perf_counter() - self._clock
-        trained = [r.duration_s for r in self.records if r.ok and r.duplicate_of is None and r.duration_s]
-        trial = sum(trained) / len(trained) if trained else 0.0
+        trial = self._mean_trial_seconds()
         if spent + trial + self._selection_estimate(trial) < budget:
             return False
         self._time_up = spent
@@ -412,12 +411,17 @@ class Runner:
             trainings = [seconds for seconds in top for _ in range(spec.seeds - 1)]
         return self._wall_of(trainings + self._fold_trainings(trial_seconds))
 
+    def _mean_trial_seconds(self) -> float:
+        """The mean duration of the trials trained so far (repeats were not trained)."""
+        trained = [r.duration_s for r in self.records if r.ok and r.duplicate_of is None and r.duration_s]
+        return sum(trained) / len(trained) if trained else 0.0
+
     def _retraining_estimate(self, record: TrialRecord, default: float) -> float:
-        """Seconds one re-training of ``record`` may take: the longest trained trial of its model. Another seed
-        stops early at another epoch (one Cora search's GCNII trials ran 243 to 575 epochs, 55 to 123 s), so the
-        trial's own duration says little about its re-training's."""
+        """Seconds one re-training of ``record`` may take: the longest trained trial of its model (``default``
+        when none has a duration). Another seed stops early at another epoch (one Cora search's GCNII trials ran
+        243 to 575 epochs, 55 to 123 s), so the trial's own duration says little about its re-training's."""
         same = [r.duration_s for r in self.records if r.model == record.model and r.duplicate_of is None and r.duration_s]
-        return max([record.duration_s or default, *same])
+        return max(same, default=record.duration_s or default)
 
     def _fold_trainings(self, trial_seconds: float) -> list[float]:
         """Cross-validation's trainings after selection, each at ``trial_seconds`` (none for other tasks)."""
@@ -437,8 +441,7 @@ class Runner:
         if budget is None or not records:
             return records
         spec = self.config.selection
-        trained = [r.duration_s for r in self.records if r.ok and r.duplicate_of is None and r.duration_s]
-        folds = self._fold_trainings(sum(trained) / len(trained) if trained else 0.0)
+        folds = self._fold_trainings(self._mean_trial_seconds())
         left = budget - (time.perf_counter() - self._clock)
         kept: list[TrialRecord] = []
         planned: list[float] = []
