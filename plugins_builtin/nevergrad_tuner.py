@@ -87,6 +87,7 @@ class NevergradTuner:
         self._asked = 0
         self.in_flight = 1
         self._worst: list[float] = []  # the worst loss told so far (none yet: empty)
+        self._fixed: Any = None  # the whole space when it has nothing to tune (set up by setup)
 
     def set_in_flight(self, count: int) -> None:
         """The runner asks ``count`` candidates before telling any: nevergrad's own parallel ask/tell."""
@@ -108,6 +109,11 @@ class NevergradTuner:
             parts["task"] = _sub_dict(space.task)
         parametrization = ng.p.Dict(**parts)
         parametrization.random_state = np.random.RandomState((seed if self.seed is None else self.seed) % 2**32)
+        self._fixed = parametrization if parametrization.dimension == 0 else None
+        if self._fixed is not None:  # nevergrad refuses a space with nothing to optimise: it is one configuration
+            self.active_optimizer = None
+            log.info("nevergrad: the space has nothing to tune (one model, every parameter fixed): one trial")
+            return
         # Never more asks ahead of tells than the optimizer was built for.
         self._optimizer = ng.optimizers.registry[self.optimizer_name](
             parametrization=parametrization, budget=self.budget, num_workers=self.in_flight
@@ -126,10 +132,10 @@ class NevergradTuner:
         log.info("nevergrad: %s over %d trials, %d in flight", self.active_optimizer, self.budget, self.in_flight)
 
     def ask(self) -> Candidate | None:
-        if self._asked >= self.budget:
+        if self._asked >= (1 if self._fixed is not None else self.budget):
             return None
         self._asked += 1
-        handle = self._optimizer.ask()
+        handle = self._fixed if self._fixed is not None else self._optimizer.ask()
         value = handle.value
         model = value["model"]
         return Candidate(
@@ -162,7 +168,8 @@ class NevergradTuner:
         else:
             loss = -float(score)
             self._worst = [max([loss, *self._worst])]
-        self._optimizer.tell(candidate.handle, loss)
+        if self._fixed is None:
+            self._optimizer.tell(candidate.handle, loss)
 
     def close(self) -> None:
         """Stop the background threads of scipy-backed optimizers (Cobyla, SQP, ...).

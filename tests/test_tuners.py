@@ -91,6 +91,20 @@ def test_constants_in_the_space_pass_through() -> None:
         assert c.model_params["hidden"] == 32 and c.model_params["dropout"] == 0.5 and c.train_params == {"lr": 0.01}
 
 
+def test_a_space_with_nothing_to_tune_is_proposed_once() -> None:
+    """nevergrad itself refuses such a space ("No variable to optimize"): one model, every parameter fixed."""
+    space = SearchSpace(models={"gcn": {"hidden": 32, "dropout": 0.5}}, training={"lr": 0.01}, task={"preprocess": "row"})
+    tuner = make_tuner("nevergrad", budget=5)
+    tuner.setup(space, seed=0)
+    asked = []
+    while (candidate := tuner.ask()) is not None:
+        asked.append(candidate)
+        tuner.tell(candidate, 0.5)
+    assert [c.to_dict() for c in asked] == [asked[0].to_dict()]
+    assert asked[0].model == "gcn" and asked[0].model_params == {"hidden": 32, "dropout": 0.5}
+    assert asked[0].train_params == {"lr": 0.01} and asked[0].task_params == {"preprocess": "row"}
+
+
 ONE_FLOAT = SearchSpace(models={"m": {"x": Float(0.0, 1.0)}}, training={})
 
 
