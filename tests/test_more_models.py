@@ -47,15 +47,27 @@ def test_gcnii_is_the_papers_model(engine: Engine) -> None:
     torch.manual_seed(0)
     model = engine.component("models", "gcnii").factory(
         data.num_features, 3, layers=4, hidden=16, alpha=0.1, theta=0.5, dropout=0.0).eval()
-    torch.manual_seed(0)
     lin_in = torch.nn.Linear(data.num_features, 16)
     convs = [GCN2Conv(16, 0.1, 0.5, layer + 1, shared_weights=True) for layer in range(4)]  # normalises itself
     lin_out = torch.nn.Linear(16, 3)
     with torch.no_grad():
+        for ours, reference in zip([model.lin_in, *model.convs, model.lin_out], [lin_in, *convs, lin_out]):
+            reference.load_state_dict(ours.state_dict())
         x = x0 = F.relu(lin_in(data.x))
         for conv in convs:
             x = F.relu(conv(x, x0, data.edge_index))
         assert torch.allclose(model(data.x, data.edge_index), lin_out(x), atol=1e-5)
+
+
+def test_gcnii_starts_its_convolutions_as_the_papers_code_does(engine: Engine) -> None:
+    """Uniform in +-1/sqrt(hidden) (Chen et al.'s GraphConvolution), not PyG's Glorot, whose bound is 1.7x wider."""
+    model = engine.component("models", "gcnii").factory(8, 3, layers=3, hidden=64)
+    bound = 1 / 64 ** 0.5
+    for conv in model.convs:
+        weight = conv.weight1.detach().abs()
+        assert weight.max() <= bound and weight.max() > 0.95 * bound  # 4096 draws reach the bound
+        assert abs(weight.mean().item() - bound / 2) < 0.05 * bound  # uniform: |w| averages half the bound
+    assert not torch.equal(model.convs[0].weight1, model.convs[1].weight1)
 
 
 def test_the_mlp_ignores_the_edges(engine: Engine) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -26,9 +28,20 @@ class GCNII(torch.nn.Module):
             GCN2Conv(hidden, alpha, theta, layer + 1, shared_weights=True, normalize=False) for layer in range(layers)
         )
         self.lin_out = torch.nn.Linear(hidden, out_channels)
+        self.reset_conv_weights()
         self.normalised = NormalisedGraph()  # GCN's normalisation, once per graph (see autoglm.plugins.nn)
         self.input_dropout = SparseInputDropout(dropout)  # bag-of-words input: only its non-zeros are drawn
         self.dropout = dropout
+
+    def reset_conv_weights(self) -> None:
+        """Start the convolutions as the paper's code does, uniform in +-1/sqrt(hidden), not PyG's Glorot (+-sqrt(6 /
+        (2 hidden)), 1.7x wider): one pinned 32-layer trial on row-normalised Cora, seeds 0-6, test 0.8447 against
+        0.8383 with Glorot's start (bench figures in the README)."""
+        for conv in self.convs:
+            bound = 1.0 / math.sqrt(conv.channels)
+            for weight in (conv.weight1, conv.weight2):
+                if weight is not None:
+                    torch.nn.init.uniform_(weight, -bound, bound)
 
     def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
         """The paper's two rates: ``conv_weight_decay`` on the convolutions, the trial's on the linear maps."""
