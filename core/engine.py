@@ -219,12 +219,17 @@ class Engine:
 
         models = self.registry("models")
         search = config.search
+        task = config.task.name
         if search.models is None:
-            search.models = [name for name in models.names() if models.get(name).default_search]
+            search.models = [name for name in models.names() if models.get(name).searched_by_default(task)]
             search.defaulted = True
             if not search.models:
-                raise ConfigError("no model plugin is loaded, so there is nothing to search", source=src)
-        task = config.task.name
+                serving = [name for name in models.names() if models.get(name).serves(task)]
+                raise ConfigError(
+                    f"no loaded model is searched by default for task {task!r}, so there is nothing to search; "
+                    + (f"name some in search.models: {', '.join(serving)}" if serving else "no loaded model serves it"),
+                    source=src, path="search.models",
+                )
         for i, name in enumerate(search.models):
             if name not in models:
                 raise ConfigError(models.unknown_message(name), source=src, path=f"search.models[{i}]")

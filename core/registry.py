@@ -77,17 +77,30 @@ class Component:
     #: Models only: whether the model trains correctly on sampled subgraphs (mini-batch training): nothing
     #: in it depends on the whole graph (GCN's symmetric normalisation needs every node's full degree).
     sampling: bool = False
-    #: Models only: whether a config that names no ``search.models`` searches it (opt-in models say False).
+    #: Models only: whether a config that names no ``search.models`` searches it (for every task it serves;
+    #: opt-in models say False).
     default_search: bool = True
 
     def serves(self, task: str) -> bool:
         return self.tasks is None or task in self.tasks
+
+    def searched_by_default(self, task: str) -> bool:
+        """Whether a config for ``task`` that names no models searches this one."""
+        return self.default_search and self.serves(task)
 
     def option_names(self) -> list[str]:
         """Keyword options the factory accepts (for models: its tunable parameters)."""
         params = factory_parameters(self.factory)
         skip = MODEL_INPUTS if self.kind == "models" else ()
         return sorted(name for name in params if name not in skip)
+
+
+def _task_names(value: Any) -> bool:
+    try:
+        names = list(value)
+    except TypeError:
+        return False
+    return bool(names) and all(isinstance(n, str) and n for n in names)
 
 
 def factory_parameters(factory: Callable[..., Any]) -> dict[str, inspect.Parameter]:
@@ -182,7 +195,7 @@ class Registry:
             raise RegistryError(f"model {name!r} from {owner}: population_key needs a population factory")
         tasks = details.get("tasks")
         if tasks is not None:
-            if isinstance(tasks, str) or not all(isinstance(t, str) and t for t in tasks) or not tasks:
+            if isinstance(tasks, str) or not _task_names(tasks):
                 raise RegistryError(f"model {name!r} from {owner}: tasks must be a non-empty list of task names, got {tasks!r}")
             tasks = tuple(tasks)
         space = dict(search_space or {})

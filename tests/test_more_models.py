@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.nn import GCN2Conv, SAGEConv
 
-from autoglm.core import Engine
-from autoglm.plugins import LayerwiseModule, testing
+from autoglm.core import ConfigError, Engine
+from autoglm.plugins import LayerwiseModule, hookimpl, testing
 
 
 @pytest.fixture(scope="module")
@@ -90,18 +90,66 @@ def test_gcnii_and_the_mlp_baseline_are_searched_only_when_named(engine: Engine,
     assert named.search.models == ["gcnii", "mlp_baseline"]
 
 
-def test_registering_default_search_takes_a_bool() -> None:
-    from autoglm.plugins import hookimpl
+@pytest.mark.parametrize("bad", ["no", None, ["link_prediction"]])
+def test_registering_default_search_takes_a_bool(bad: Any) -> None:
     from autoglm.plugins.testing import make_engine
     from autoglm.core.errors import PluginError
 
     class Plugin:
         @hookimpl
         def autoglm_register_models(self, register: Any) -> None:
-            register("odd", lambda in_channels, out_channels: None, default_search="no")
+            register("odd", lambda in_channels, out_channels: None, default_search=bad)
 
-    with pytest.raises(PluginError, match="default_search must be True or False, got 'no'"):
+    with pytest.raises(PluginError, match="default_search must be True or False, got"):
         make_engine(Plugin())
+
+
+@pytest.mark.parametrize("bad", ["graph_classification", [], ["graph_classification", ""], 3])
+def test_registering_tasks_takes_a_list_of_task_names(bad: Any) -> None:
+    from autoglm.plugins.testing import make_engine
+    from autoglm.core.errors import PluginError
+
+    class Plugin:
+        @hookimpl
+        def autoglm_register_models(self, register: Any) -> None:
+            register("odd", lambda in_channels, out_channels: None, tasks=bad)
+
+    with pytest.raises(PluginError, match="tasks must be a non-empty list of task names, got"):
+        make_engine(Plugin())
+
+
+class TaskDefaults:
+    """Two third-party models: one that serves only graph classification, one that serves only link prediction."""
+
+    @hookimpl
+    def autoglm_register_models(self, register: Any) -> None:
+        build = lambda in_channels, out_channels, hidden=8: None  # noqa: E731 (never built here)
+        register("link_only", build, tasks=["link_prediction"])
+        register("graphs_only", build, tasks=["graph_classification"])
+
+
+@pytest.mark.parametrize(
+    ("task", "joins"),
+    [("node_classification", set()), ("link_prediction", {"link_only"}), ("graph_classification", {"graphs_only"})],
+)
+def test_a_model_that_does_not_serve_a_task_is_left_out_of_its_default_search(tmp_path: Path, task: str, joins: set[str]) -> None:
+    """A model that does not serve a task is left out of the task's default list, not refused there
+    (the default list is every default_search model that serves the task)."""
+    engine = testing.make_engine(TaskDefaults())
+    models = engine.validate(testing.tiny_config(tmp_path, task=task), check_data=False).search.models
+    assert {"link_only", "graphs_only"} & set(models) == joins
+    assert {"gcn", "gat"} <= set(models)  # the built-ins' default_search is True
+
+
+def test_a_task_no_model_joins_by_default_asks_for_search_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    builtin = Engine(autoload=False)
+    defaults = [n for n in builtin.names("models") if builtin.component("models", n).default_search]
+    monkeypatch.setenv("AUTOGLM_DISABLE_PLUGINS", ",".join(defaults))
+    engine = testing.make_engine()
+    with pytest.raises(ConfigError, match="no loaded model is searched by default for task 'node_classification'") as err:
+        engine.validate(testing.tiny_config(tmp_path, models=None), check_data=False)
+    assert err.value.path == "search.models"
+    assert "gcnii" in str(err.value) and "mlp_baseline" in str(err.value)
 
 
 def test_gcnii_decays_its_convolutions_at_the_papers_rate(engine: Engine) -> None:
