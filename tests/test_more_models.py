@@ -90,31 +90,24 @@ def test_gcnii_and_the_mlp_baseline_are_searched_only_when_named(engine: Engine,
     assert named.search.models == ["gcnii", "mlp_baseline"]
 
 
-@pytest.mark.parametrize("bad", ["no", None, ["link_prediction"]])
-def test_registering_default_search_takes_a_bool(bad: Any) -> None:
+@pytest.mark.parametrize(
+    ("option", "bad", "message"),
+    [
+        *[("default_search", bad, "default_search must be True or False, got") for bad in ("no", None, ["link_prediction"])],
+        *[("tasks", bad, "tasks must be a non-empty list of task names, got")
+          for bad in ("graph_classification", [], ["graph_classification", ""], 3)],
+    ],
+)
+def test_registering_a_model_checks_default_search_and_tasks(option: str, bad: Any, message: str) -> None:
     from autoglm.plugins.testing import make_engine
     from autoglm.core.errors import PluginError
 
     class Plugin:
         @hookimpl
         def autoglm_register_models(self, register: Any) -> None:
-            register("odd", lambda in_channels, out_channels: None, default_search=bad)
+            register("odd", lambda in_channels, out_channels: None, **{option: bad})
 
-    with pytest.raises(PluginError, match="default_search must be True or False, got"):
-        make_engine(Plugin())
-
-
-@pytest.mark.parametrize("bad", ["graph_classification", [], ["graph_classification", ""], 3])
-def test_registering_tasks_takes_a_list_of_task_names(bad: Any) -> None:
-    from autoglm.plugins.testing import make_engine
-    from autoglm.core.errors import PluginError
-
-    class Plugin:
-        @hookimpl
-        def autoglm_register_models(self, register: Any) -> None:
-            register("odd", lambda in_channels, out_channels: None, tasks=bad)
-
-    with pytest.raises(PluginError, match="tasks must be a non-empty list of task names, got"):
+    with pytest.raises(PluginError, match=message):
         make_engine(Plugin())
 
 
