@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import shutil
 import statistics
 import tempfile
 import time
@@ -28,19 +27,10 @@ import torch
 import torch.nn.functional as F
 
 from autoglm.core import Engine
+from throughput import load_cora  # bench/ is on sys.path when this script runs: Cora, row-normalised
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "planetoid"
 PAPER = {"hidden": 64, "alpha": 0.1, "theta": 0.5, "dropout": 0.6, "conv_weight_decay": 0.01}
-
-
-def cora(root: Path) -> Any:
-    """Cora's public split with row-normalised features, read from a temporary copy (PyG writes next to raw/)."""
-    from torch_geometric.datasets import Planetoid
-    from torch_geometric.transforms import NormalizeFeatures
-
-    tmp = Path(tempfile.mkdtemp())
-    shutil.copytree(root / "Cora" / "raw", tmp / "Cora" / "raw")
-    return Planetoid(str(tmp), "Cora", transform=NormalizeFeatures())[0]
 
 
 def paper_loop(data: Any, seed: int, layers: int, epochs: int, patience: int) -> dict[str, Any]:
@@ -107,7 +97,7 @@ def main() -> None:
                         help="paper: the paper's loop; objective / val_loss: an autoglm trial with that stop_on")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    data = cora(args.root) if "paper" in args.loop else None
+    data = load_cora(args.root) if "paper" in args.loop else None
     for loop in args.loop:
         rows = []
         for seed in args.seeds:
